@@ -1,0 +1,1 @@
+"""lifecycle: keeps Exotel outbound-call campaigns in the state their operators declared."""

@@ -1,0 +1,54 @@
+"""Clocks. Code that needs "now" takes a Clock; only this module reads the wall clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class FixedClock:
+    """A clock that moves only when told to: for tests and for `plan --at`."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+
+@dataclass
+class ScaledClock:
+    """Wall time, started at `origin` and running `speed` times faster: for the demo."""
+
+    origin: datetime
+    speed: float = 1.0
+    _start: float = field(default_factory=time.monotonic)
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=(time.monotonic() - self._start) * self.speed)
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Aware UTC; a naive datetime is refused rather than guessed."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no offset")
+    return value.astimezone(UTC)
