@@ -1,18 +1,18 @@
 """The error tree, named by what the caller does next.
 
-    LifecycleError
-      ConfigError          bad settings: exit 2 at start
-        RulesError         bad rules file: carries every problem with file, line, column
-      SchemaOutdated       the database needs `lifecycle db upgrade`
-      ApiError             Exotel did not do what we asked
-        ApiUnavailable     timeouts, 5xx, connection errors: retry later
-          RateLimited      429: wait `retry_after` seconds
-        OutcomeUnknown     a mutating call whose result we never saw: re-read the campaign
-        ActionRejected     4xx on a mutating call: record it, re-read the campaign
-        ApiAnswerInvalid   2xx whose body does not parse: treat like unavailable
-        AuthFailed         401/403: the credentials or the region are wrong
-        NotFound           404: the campaign (or account) does not exist
-      StoreUnavailable     the database is down: stop acting, stay alive, not ready
+LifecycleError
+  ConfigError          bad settings: exit 2 at start
+    RulesError         bad rules file: carries every problem with file, line, column
+  SchemaOutdated       the database needs `lifecycle db upgrade`
+  ApiError             Exotel did not do what we asked
+    ApiUnavailable     timeouts, 5xx, connection errors: retry later
+      RateLimited      429: wait `retry_after` seconds
+    OutcomeUnknown     a mutating call whose result we never saw: re-read the campaign
+    ActionRejected     4xx on a mutating call: record it, re-read the campaign
+    ApiAnswerInvalid   2xx whose body does not parse: treat like unavailable
+    AuthFailed         401/403: the credentials or the region are wrong
+    NotFound           404: the campaign (or account) does not exist
+  StoreUnavailable     the database is down: stop acting, stay alive, not ready
 """
 
 from __future__ import annotations

@@ -186,18 +186,35 @@ class ActionRecord:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """An operator's hold from `lifecycle hold`: no rule touches the campaign until `until`."""
+
+    campaign_id: str
+    until: datetime
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class History:
     """What the audit trail knows, as the engine needs it. Built by the store; pure data.
 
     - `status_since`: campaign id → the instant the campaign entered its current status
       (first observation by this daemon, or `date_updated` when first seen already in it).
-    - `last_action`: campaign id → the newest step this daemon carried out successfully.
+    - `actions`: campaign id → the steps this daemon carried out successfully on it within
+      the store's look-back window, oldest first.
     - `open_intents`: campaign ids with a step in flight or of unknown outcome.
+    - `holds`: campaign id → the operator hold in force.
     """
 
     status_since: Mapping[str, datetime] = field(default_factory=dict)
-    last_action: Mapping[str, ActionRecord] = field(default_factory=dict)
+    actions: Mapping[str, tuple[ActionRecord, ...]] = field(default_factory=dict)
     open_intents: frozenset[str] = frozenset()
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+
+    def last_action(self, campaign_id: str) -> ActionRecord | None:
+        done = self.actions.get(campaign_id, ())
+        return done[-1] if done else None
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,10 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field_name = str(err["loc"][0]) if err["loc"] else "settings"
-            alias = Settings.model_fields[field_name].alias if field_name in Settings.model_fields else field_name
+            alias = (
+                Settings.model_fields[field_name].alias
+                if field_name in Settings.model_fields
+                else field_name
+            )
             lines.append(f"{alias or field_name}: {err['msg']}")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
