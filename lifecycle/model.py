@@ -100,7 +100,7 @@ def path_to(status: Status, action: Action) -> tuple[Action, ...] | None:
     if is_legal(status, action):
         return (action,)
     frontier: list[tuple[Status, tuple[Action, ...]]] = [(status, ())]
-    seen = {status}
+    seen: set[Status] = {status}
     while frontier:
         next_frontier: list[tuple[Status, tuple[Action, ...]]] = []
         for current, steps in frontier:
