@@ -9,12 +9,19 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    @property
+    def speed(self) -> float:
+        """How many clock seconds pass per real second (1 everywhere but the demo)."""
+        ...
+
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""
         ...
 
 
 class SystemClock:
+    speed: float = 1.0
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -24,6 +31,7 @@ class FixedClock:
     """A clock that moves only when told to: for tests and for `plan --at`."""
 
     at: datetime
+    speed: float = 1.0
 
     def now(self) -> datetime:
         return self.at

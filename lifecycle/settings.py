@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     http: str = Field(default="127.0.0.1:8787", alias="LIFECYCLE_HTTP")
     dry_run: bool = Field(default=False, alias="LIFECYCLE_DRY_RUN")
     http_timeout_seconds: float = Field(default=30.0, gt=0, alias="LIFECYCLE_HTTP_TIMEOUT")
+    retention_days: int = Field(default=90, ge=1, alias="LIFECYCLE_RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LIFECYCLE_LOG_LEVEL")
 
     @field_validator("exotel_base_url")

@@ -1,0 +1,298 @@
+"""The `lifecycle` command line (DESIGN.md §4). Thin: parse, call, print, choose the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from lifecycle import __doc__ as package_doc
+from lifecycle import output
+from lifecycle.clock import SystemClock
+from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
+from lifecycle.rules import check_rules, load_rules
+from lifecycle.settings import Settings, load_settings
+from lifecycle.when import parse_when
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = logging.getLogger("lifecycle")
+
+RULES_OPTION = click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rules file (default: $LIFECYCLE_RULES or rules.yaml).",
+)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party loggers are chatty at INFO; ours carry what operators need.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"lifecycle: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn our errors into one clear line on stderr and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except RulesError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            sys.exit(2)
+        except (ConfigError, SchemaOutdated) as exc:
+            _fail(str(exc), 2)
+        except LifecycleError as exc:
+            _fail(str(exc), 1)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
+    if rules_path is not None:
+        overrides["LIFECYCLE_RULES"] = rules_path
+    settings = load_settings(**overrides)
+    _configure_logging(settings.log_level)
+    return settings
+
+
+def _when(value: str | None, ruleset_tz: ZoneInfo) -> datetime:
+    now = SystemClock().now()
+    if value is None:
+        return now
+    try:
+        return parse_when(value, now=now, tz=ruleset_tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="WHEN") from None
+
+
+@click.group(help=package_doc)
+@click.version_option(package_name="lifecycle")
+def main() -> None:
+    pass
+
+
+@main.command()
+@RULES_OPTION
+@click.option("--once", is_flag=True, help="Run one tick and exit (0 if it succeeded).")
+@click.option("--dry-run", is_flag=True, help="Decide and record, but send no action.")
+@handles_errors
+def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
+    """Run the daemon (or one tick with --once)."""
+    from lifecycle.daemon import DaemonOptions, run_daemon
+
+    settings = _settings(rules_path)
+    settings.require_credentials()
+    code = run_async(run_daemon(settings, DaemonOptions(once=once, dry_run=dry_run)))
+    sys.exit(code)
+
+
+@main.command()
+@RULES_OPTION
+@click.option("--at", "at_text", metavar="WHEN", help="Evaluate as of WHEN (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@handles_errors
+def plan(rules_path: Path | None, at_text: str | None, as_json: bool) -> None:
+    """Show what a tick at WHEN would do. Read-only: sends no action, writes nothing."""
+    from lifecycle.console import plan_at
+
+    settings = _settings(rules_path)
+    settings.require_credentials()
+    ruleset = load_rules(settings.rules)
+    at = _when(at_text, ruleset.timezone)
+    result = run_async(plan_at(settings, ruleset, at))
+    if as_json:
+        click.echo(json.dumps(output.plan_to_json(result, ruleset.timezone)))
+    else:
+        click.echo(output.plan_to_text(result, ruleset.timezone))
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+def check(path: Path | None, strict: bool) -> None:
+    """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
+    path = path or Settings().rules
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: cannot read: {exc}", 2)
+    report = check_rules(text, filename=str(path))
+    for problem in report.errors + report.warnings:
+        click.echo(f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True)
+    if report.errors:
+        sys.exit(2)
+    if strict and report.warnings:
+        sys.exit(1)
+    assert report.ruleset is not None
+    click.echo(
+        f"{path}: ok ({len(report.ruleset.rules)} rules, {len(report.ruleset.calendars)} calendars, "
+        f"{len(report.warnings)} warnings, {report.ruleset.hash})"
+    )
+
+
+@main.command()
+@click.option("--campaign", "campaign_id", help="Only this campaign.")
+@click.option("--rule", help="Only this rule.")
+@click.option("--since", "since_text", metavar="WHEN", help="Only rows at or after WHEN.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@handles_errors
+def audit(
+    campaign_id: str | None, rule: str | None, since_text: str | None, limit: int, as_json: bool
+) -> None:
+    """The audit trail, newest first."""
+    from lifecycle.console import read_audit
+
+    settings = _settings()
+    since = _when(since_text, ZoneInfo("UTC")) if since_text else None
+    rows = run_async(
+        read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
+    )
+    for row in rows:
+        click.echo(json.dumps(row.to_json()) if as_json else output.audit_line(row))
+
+
+@main.command()
+@click.argument("campaign_id")
+@RULES_OPTION
+@click.option("--at", "at_text", metavar="WHEN", help="Explain as of WHEN (default: now).")
+@handles_errors
+def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
+    """Why a campaign was (or was not) acted on: rules, decisions, audit, holds."""
+    from lifecycle.console import explain_campaign
+
+    settings = _settings(rules_path)
+    ruleset = load_rules(settings.rules)
+    at = _when(at_text, ruleset.timezone)
+    click.echo(run_async(explain_campaign(settings, ruleset, campaign_id, at)))
+
+
+@main.command()
+@click.argument("campaign_id")
+@click.option("--until", "until_text", metavar="WHEN", required=True)
+@click.option("--reason", required=True, help="Shown in `why` and the audit trail.")
+@handles_errors
+def hold(campaign_id: str, until_text: str, reason: str) -> None:
+    """Keep every rule's hands off a campaign until WHEN."""
+    from lifecycle.console import with_store
+
+    settings = _settings()
+    until = _when(until_text, ZoneInfo("UTC"))
+    now = SystemClock().now()
+    run_async(
+        with_store(
+            settings,
+            lambda s: s.add_hold(campaign_id=campaign_id, until=until, reason=reason, at=now),
+        )
+    )
+    click.echo(f"held {campaign_id} until {until.isoformat()}: {reason}")
+
+
+@main.command()
+@click.argument("campaign_id")
+@handles_errors
+def release(campaign_id: str) -> None:
+    """Remove the hold on a campaign."""
+    from lifecycle.console import with_store
+
+    settings = _settings()
+    now = SystemClock().now()
+    released = run_async(with_store(settings, lambda s: s.release_hold(campaign_id, at=now)))
+    click.echo(f"released {campaign_id}" if released else f"{campaign_id} had no hold")
+
+
+@main.command()
+@handles_errors
+def holds() -> None:
+    """List the holds in force."""
+    from lifecycle.console import with_store
+
+    settings = _settings()
+    now = SystemClock().now()
+    for item in run_async(with_store(settings, lambda s: s.holds(at=now))):
+        click.echo(f"{item.campaign_id}  until {item.until.isoformat()}  {item.reason}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--campaigns", "count", type=click.IntRange(0, 100_000), default=25, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--status-style", type=click.Choice(["pascal", "lower"]), default="pascal")
+@click.option("--end-at", "end_at", type=click.Choice(["completed", "paused"]), default="completed")
+@click.option("--rate", type=int, default=30, show_default=True, help="Requests/minute; 0: off.")
+def simulator(
+    host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int
+) -> None:
+    """Serve the Exotel Campaigns API simulator."""
+    from lifecycle.simulator import Simulator, SimulatorConfig, serve_forever
+
+    _configure_logging("INFO")
+    config = SimulatorConfig(
+        status_style=status_style,  # type: ignore[arg-type]
+        end_at_behaviour=end_at,  # type: ignore[arg-type]
+        rate_per_minute=rate or None,
+    )
+    sim = Simulator(config, seed=seed)
+    sim.seed_campaigns(count)
+    try:
+        asyncio.run(serve_forever(sim, host, port))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--seconds", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@handles_errors
+def demo(seconds: float | None, database: Path | None) -> None:
+    """Simulator + daemon + SQLite in one process; no credentials, no network."""
+    from lifecycle.demo import run_demo
+
+    _configure_logging("WARNING")
+    sys.exit(run_async(run_demo(seconds=seconds, database=database, echo=click.echo)))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@handles_errors
+def upgrade() -> None:
+    """Upgrade the database schema to this version (Alembic)."""
+    from lifecycle.console import upgrade_database
+
+    settings = _settings()
+    click.echo(run_async(upgrade_database(settings)))

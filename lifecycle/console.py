@@ -1,0 +1,186 @@
+"""The bodies of the inspecting commands (`plan`, `audit`, `why`, holds, `db upgrade`).
+
+`plan` and `why` are read-only: they never call a mutating endpoint and never write the
+database (a missing SQLite file is not created; an empty history is used instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from lifecycle import engine
+from lifecycle.client import ExotelClient
+from lifecycle.errors import ApiError, ConfigError, SchemaOutdated
+from lifecycle.model import Campaign, History, Plan
+from lifecycle.output import audit_line, local_iso
+from lifecycle.rules import Ruleset
+from lifecycle.settings import Settings
+from lifecycle.store import AuditRow, Store
+
+T = TypeVar("T")
+
+
+def client_for(settings: Settings) -> ExotelClient:
+    return ExotelClient(
+        base_url=settings.exotel_base_url,
+        account_sid=settings.exotel_account_sid,
+        api_key=settings.exotel_api_key.get_secret_value(),
+        api_token=settings.exotel_api_token.get_secret_value(),
+        rate_per_minute=settings.api_rate_per_minute,
+        timeout=settings.http_timeout_seconds,
+    )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases."""
+    if not url.startswith("sqlite"):
+        return None
+    _, _, rest = url.partition(":///")
+    return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store | None]:
+    """A connected store, or None when the SQLite file does not exist and `create` is off."""
+    url = settings.database_url.get_secret_value()
+    path = sqlite_path(url)
+    if path is not None and not create and not path.exists():
+        yield None
+        return
+    store = await Store.connect(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    async with open_store(settings, create=True) as store:
+        assert store is not None
+        await store.ensure_current()
+        return await work(store)
+
+
+async def read_history(settings: Settings, at: datetime, campaigns: Sequence[Campaign]) -> History:
+    async with open_store(settings) as store:
+        if store is None:
+            return History()
+        try:
+            await store.ensure_current()
+        except SchemaOutdated:
+            return History()
+        return await store.history(at=at, campaign_ids=[c.id for c in campaigns])
+
+
+async def plan_at(settings: Settings, ruleset: Ruleset, at: datetime) -> Plan:
+    async with client_for(settings) as client:
+        campaigns = await client.list_campaigns()
+    history = await read_history(settings, at, campaigns)
+    return engine.plan(campaigns, ruleset, history, at, dry_run=settings.dry_run)
+
+
+async def read_audit(
+    settings: Settings,
+    *,
+    campaign_id: str | None,
+    rule: str | None,
+    since: datetime | None,
+    limit: int,
+) -> list[AuditRow]:
+    async with open_store(settings) as store:
+        if store is None:
+            return []
+        await store.ensure_current()
+        return await store.audit(campaign_id=campaign_id, rule=rule, since=since, limit=limit)
+
+
+async def upgrade_database(settings: Settings) -> str:
+    async with open_store(settings, create=True) as store:
+        assert store is not None
+        await store.upgrade()
+    return "database schema is up to date"
+
+
+async def explain_campaign(
+    settings: Settings, ruleset: Ruleset, campaign_id: str, at: datetime
+) -> str:
+    """A report for `why`: the rules as of `at`, then what the audit trail remembers."""
+    tz = ruleset.timezone
+    lines: list[str] = []
+    campaign = await _fetch_one(settings, campaign_id, lines)
+    async with open_store(settings) as store:
+        if store is not None:
+            await store.ensure_current()
+        history = (
+            await store.history(at=at, campaign_ids=[campaign_id]) if store else History()
+        )
+        if campaign is not None:
+            lines += _rule_verdicts(campaign, ruleset, history, at)
+        if store is None:
+            lines.append("no database yet: nothing has been decided or done")
+            return "\n".join(lines)
+        lines += await _remembered(store, campaign_id, at, tz)
+    return "\n".join(lines)
+
+
+async def _fetch_one(settings: Settings, campaign_id: str, lines: list[str]) -> Campaign | None:
+    try:
+        settings.require_credentials()
+        async with client_for(settings) as client:
+            campaign = await client.get_campaign(campaign_id)
+    except (ApiError, ConfigError) as exc:  # `why` must still show the audit trail
+        lines.append(f"campaign {campaign_id}: not read from Exotel ({exc})")
+        return None
+    lines.append(
+        f"campaign {campaign.id} {campaign.name!r}: {campaign.status.value} "
+        f"(Exotel says {campaign.raw_status!r})"
+    )
+    return campaign
+
+
+def _rule_verdicts(
+    campaign: Campaign, ruleset: Ruleset, history: History, at: datetime
+) -> list[str]:
+    lines = [f"rules at {local_iso(at, ruleset.timezone)} ({ruleset.hash}):"]
+    winner_seen = False
+    for verdict in engine.explain(campaign, ruleset, history, at):
+        if verdict.matched and not winner_seen:
+            mark, winner_seen = "→", True
+        elif verdict.matched:
+            mark = "~ shadowed:"
+        else:
+            mark = "✗"
+        lines.append(f"  {mark} {verdict.rule}: {verdict.reason}")
+    if not winner_seen:
+        lines.append("  no rule matches: nothing will be done")
+    hold = history.holds.get(campaign.id)
+    if hold:
+        lines.append(f"  held until {local_iso(hold.until, ruleset.timezone)}: {hold.reason}")
+    if campaign.id in history.open_intents:
+        lines.append("  a step is in flight or of unknown outcome; it is re-read next tick")
+    return lines
+
+
+async def _remembered(store: Store, campaign_id: str, at: datetime, tz: object) -> list[str]:
+    lines: list[str] = []
+    decisions = await store.decisions(campaign_id=campaign_id, until=at, limit=10)
+    lines.append("recent decisions (newest first):" if decisions else "no decisions recorded")
+    for d in decisions:
+        lines.append(
+            f"  {d.at.isoformat(timespec='seconds')}  {d.kind:<8} {d.rule}  "
+            f"{d.action} [{d.steps}] {d.mode}: {d.reason}"
+        )
+    rows = await store.audit(campaign_id=campaign_id, limit=10)
+    lines.append("audit trail (newest first):" if rows else "no audit rows")
+    lines += [f"  {audit_line(row)}" for row in rows]
+    statuses = await store.status_timeline(campaign_id, limit=10)
+    if statuses:
+        lines.append("status history (newest first):")
+        for s in statuses:
+            estimate = " (estimated from date_updated)" if s.estimated else ""
+            lines.append(f"  {s.since.isoformat(timespec='seconds')}  {s.status}{estimate}")
+    return lines

@@ -1,0 +1,293 @@
+"""One reconcile tick: resolve → fetch → observe → plan → execute → record.
+
+Every tick is level-triggered: it decides from what it observes now and from the audit
+trail, never from process memory, so a restart, a missed tick or a duplicate tick is
+harmless. This module holds the one catch-all of the program: a tick that fails is
+recorded and the next one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from lifecycle import engine
+from lifecycle.client import ExotelClient
+from lifecycle.clock import Clock
+from lifecycle.errors import (
+    ActionRejected,
+    ApiError,
+    LifecycleError,
+    OutcomeUnknown,
+    RateLimited,
+    StoreUnavailable,
+)
+from lifecycle.metrics import Metrics
+from lifecycle.model import Action, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.rules import Ruleset
+from lifecycle.store import Store
+
+log = logging.getLogger("lifecycle.cycle")
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One step as it happened, for the console (`demo`, `run` in a terminal)."""
+
+    at: datetime
+    decision: Decision
+    step: Action
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TickReport:
+    at: datetime
+    campaigns: int = 0
+    plan: Plan | None = None
+    sent: int = 0
+    failed: int = 0
+    error: str | None = None
+    standby: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class TickOptions:
+    """How a Reconciler behaves; the daemon builds one from Settings."""
+
+    dry_run: bool = False
+    lease_owner: str | None = None  # None: no leader election (single process, `--once`)
+    lease_ttl: timedelta = timedelta(minutes=3)
+    on_step: Callable[[StepEvent], None] | None = None
+    on_skip: Callable[[Skip], None] | None = None
+
+
+@dataclass
+class Reconciler:
+    """Carries out ticks. `ruleset` is read at the start of each tick, so a reload between
+    ticks takes effect atomically and never half-applies."""
+
+    client: ExotelClient
+    store: Store
+    ruleset: Callable[[], Ruleset]
+    clock: Clock
+    account_sid: str
+    options: TickOptions = field(default_factory=TickOptions)
+    metrics: Metrics = field(default_factory=Metrics)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    last: TickReport | None = None
+
+    async def tick(self) -> TickReport:
+        """Run one tick. Never raises (but for cancellation): failures land in the report."""
+        started = time.monotonic()
+        now = self.clock.now()
+        report = await self._guarded(now)
+        self.last = report
+        self.metrics.tick_seconds.observe(time.monotonic() - started)
+        result = "standby" if report.standby else ("ok" if report.ok else "error")
+        self.metrics.ticks.labels(result=result).inc()
+        if report.ok and not report.standby:
+            self.metrics.last_success.set(time.time())
+        return report
+
+    async def _guarded(self, now: datetime) -> TickReport:
+        ruleset = self.ruleset()
+        if not await self._lead(now):
+            return TickReport(at=now, standby=True)
+        tick_id: int | None = None
+        try:
+            tick_id = await self.store.start_tick(
+                at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
+            )
+            report = await self._run(tick_id, ruleset, now)
+        except Exception as exc:  # the one catch-all: record, go on with the next tick
+            error = _describe(exc)
+            log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
+            report = TickReport(at=now, error=error)
+        await self._finish(tick_id, report)
+        return report
+
+    async def _lead(self, now: datetime) -> bool:
+        owner = self.options.lease_owner
+        if owner is None:
+            return True
+        try:
+            leading = await self.store.acquire_lease(
+                name=f"tick:{self.account_sid}", owner=owner, at=now, ttl=self.options.lease_ttl
+            )
+        except StoreUnavailable as exc:
+            log.error("cannot reach the database for the leader lease: %s", exc)
+            leading = False
+        self.metrics.leader.set(1 if leading else 0)
+        if not leading:
+            log.info("another lifecycle process holds the lease for %s; standing by", self.account_sid)
+        return leading
+
+    async def _finish(self, tick_id: int | None, report: TickReport) -> None:
+        if tick_id is None:
+            return
+        try:
+            await self.store.finish_tick(
+                tick_id,
+                at=self.clock.now(),
+                campaigns=report.campaigns,
+                actions=report.sent,
+                error=report.error,
+            )
+        except StoreUnavailable as exc:
+            log.error("could not record the end of tick %s: %s", tick_id, exc)
+
+    async def _run(self, tick_id: int, ruleset: Ruleset, now: datetime) -> TickReport:
+        await self.resolve_open_intents(now)
+        campaigns = await self.client.list_campaigns()
+        self.metrics.observe_campaigns(campaigns)
+        await self.store.observe(campaigns, at=now)
+        history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
+        plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
+        await self.store.record_plan(tick_id, plan)
+        for skip in plan.skipped:
+            self.metrics.skipped.labels(rule=skip.rule).inc()
+            if self.options.on_skip:
+                self.options.on_skip(skip)
+        sent, failed = await self._execute(tick_id, plan)
+        log.info(
+            "tick done: %d campaigns, %d decisions, %d skipped, %d steps sent, %d failed; "
+            "next wake-up %s",
+            len(campaigns),
+            len(plan.decisions),
+            len(plan.skipped),
+            sent,
+            failed,
+            plan.next_wakeup.isoformat() if plan.next_wakeup else "none",
+        )
+        return TickReport(at=now, campaigns=len(campaigns), plan=plan, sent=sent, failed=failed)
+
+    async def resolve_open_intents(self, now: datetime) -> None:
+        """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""
+        for intent in await self.store.unresolved_intents():
+            try:
+                campaign = await self.client.get_campaign(intent.campaign_id)
+            except ApiError as exc:
+                log.warning("cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc)
+                continue
+            applied = campaign.status == intent.expected
+            await self.store.resolve_intent(
+                intent.id,
+                outcome=Outcome.SUCCEEDED if applied else Outcome.FAILED,
+                at=now,
+                error=f"resolved by re-reading: campaign is {campaign.status.value}",
+            )
+
+    async def _execute(self, tick_id: int, plan: Plan) -> tuple[int, int]:
+        sent = failed = 0
+        for decision in plan.decisions:
+            if self.stop.is_set():
+                log.info("stopping: %d decisions left for the next run", len(plan.decisions) - sent)
+                break
+            try:
+                n, ok = await self._carry_out(tick_id, decision, plan.at)
+            except RateLimited as exc:
+                # Not applied; the limiter already holds every caller back. The rest re-plan next tick.
+                log.warning("rate limited by Exotel for %.0fs; remaining decisions wait", exc.retry_after)
+                failed += 1
+                break
+            sent += n
+            failed += 0 if ok else 1
+        return sent, failed
+
+    async def _carry_out(self, tick_id: int, decision: Decision, at: datetime) -> tuple[int, bool]:
+        """Send the decision's steps in order; stop at the first one that does not succeed."""
+        if decision.mode == Mode.DRY_RUN:
+            for step in decision.steps:
+                await self.store.record_dry_run(tick_id=tick_id, decision=decision, step=step, at=at)
+                self._emit(decision, step, Outcome.DRY_RUN)
+            return 0, True
+        sent = 0
+        for step in decision.steps:
+            if sent and self.stop.is_set():
+                return sent, True
+            outcome = await self._send(tick_id, decision, step)
+            sent += 1
+            if outcome != Outcome.SUCCEEDED:
+                return sent, False
+        return sent, True
+
+    async def _send(self, tick_id: int, decision: Decision, step: Action) -> Outcome:
+        # Invariant 1: the intent is committed before the PUT leaves.
+        intent_id = await self.store.open_intent(
+            tick_id=tick_id, decision=decision, step=step, at=self.clock.now()
+        )
+        try:
+            result = await self.client.act(decision.campaign_id, step)
+        except RateLimited as exc:
+            await self._close(intent_id, decision, step, Outcome.FAILED, exc)
+            raise
+        except OutcomeUnknown as exc:
+            await self._close(intent_id, decision, step, Outcome.UNKNOWN, exc)
+            return Outcome.UNKNOWN
+        except ApiError as exc:
+            await self._close(intent_id, decision, step, Outcome.FAILED, exc)
+            if isinstance(exc, ActionRejected):
+                await self._reread(decision.campaign_id)
+            return Outcome.FAILED
+        except BaseException as exc:
+            # Anything else (a bug, cancellation): we cannot know whether the PUT left.
+            await asyncio.shield(self._close(intent_id, decision, step, Outcome.UNKNOWN, exc))
+            raise
+        await self.store.record_outcome(
+            intent_id,
+            outcome=Outcome.SUCCEEDED,
+            at=self.clock.now(),
+            http_status=result.http_status,
+            request_id=result.request_id,
+        )
+        self.metrics.steps.labels(action=step.value, outcome=Outcome.SUCCEEDED.value).inc()
+        self._emit(decision, step, Outcome.SUCCEEDED)
+        return Outcome.SUCCEEDED
+
+    async def _close(
+        self, intent_id: int, decision: Decision, step: Action, outcome: Outcome, exc: BaseException
+    ) -> None:
+        error = _describe(exc)
+        http_status = exc.http_status if isinstance(exc, ApiError) else None
+        request_id = exc.request_id if isinstance(exc, ApiError) else None
+        await self.store.record_outcome(
+            intent_id,
+            outcome=outcome,
+            at=self.clock.now(),
+            http_status=http_status,
+            request_id=request_id,
+            error=error,
+        )
+        self.metrics.steps.labels(action=step.value, outcome=outcome.value).inc()
+        self._emit(decision, step, outcome, error)
+        log.warning(
+            "%s %s on %s: %s", step.value, outcome.value, decision.campaign_id, error
+        )
+
+    async def _reread(self, campaign_id: str) -> None:
+        """After a state conflict, observe the one campaign so the next plan starts from truth."""
+        try:
+            campaign = await self.client.get_campaign(campaign_id)
+        except ApiError as exc:
+            log.warning("cannot re-read %s after a rejected action: %s", campaign_id, exc)
+            return
+        await self.store.observe([campaign], at=self.clock.now())
+
+    def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
+        if self.options.on_step:
+            self.options.on_step(StepEvent(self.clock.now(), decision, step, outcome, detail))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -1,0 +1,257 @@
+"""Process lifetime: resources, signals, the scheduler, hot reload of the rules.
+
+One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT. One way to clean up: an
+`AsyncExitStack` that unwinds in reverse. On stop, no new tick starts, the in-flight step
+finishes with its audit row, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from lifecycle import web
+from lifecycle.client import ExotelClient
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
+from lifecycle.errors import RulesError
+from lifecycle.metrics import Metrics
+from lifecycle.rules import Ruleset, load_rules, parse_rules
+from lifecycle.settings import Settings
+from lifecycle.store import Store
+
+log = logging.getLogger("lifecycle.daemon")
+
+# Act just after a window edge, never a hair before it.
+_WAKEUP_MARGIN = timedelta(milliseconds=200)
+_EARLY_TICK_DELAY = timedelta(seconds=2)
+
+
+class RulesFile:
+    """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
+    a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
+
+    def __init__(self, path: Path, metrics: Metrics) -> None:
+        self.path = path
+        self._metrics = metrics
+        self.current: Ruleset = load_rules(path)
+        self._rejected: str | None = None
+        metrics.set_ruleset(self.current.hash)
+
+    def __call__(self) -> Ruleset:
+        return self.current
+
+    def refresh(self) -> bool:
+        """Reload if the file's content changed; True when new rules took effect."""
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            log.error("cannot read %s (%s); keeping ruleset %s", self.path, exc.strerror, self.current.hash)
+            return False
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if digest in (self.current.hash, self._rejected):
+            return False
+        try:
+            ruleset = parse_rules(data.decode("utf-8"), filename=str(self.path))
+        except (RulesError, UnicodeDecodeError) as exc:
+            self._rejected = digest
+            self._metrics.rules_reloads.labels(result="rejected").inc()
+            log.error("rejected edit of %s; keeping ruleset %s:\n%s", self.path, self.current.hash, exc)
+            return False
+        log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
+        self.current = ruleset
+        self._rejected = None
+        self._metrics.rules_reloads.labels(result="applied").inc()
+        self._metrics.set_ruleset(ruleset.hash)
+        return True
+
+
+@dataclass
+class Ticker:
+    """Runs ticks for the scheduler: never two at once, and again at each `next_wakeup`."""
+
+    reconciler: Reconciler
+    rules: RulesFile
+    scheduler: AsyncIOScheduler
+    clock: Clock
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def tick(self) -> TickReport | None:
+        if self._lock.locked() or self.reconciler.stop.is_set():
+            return None  # a tick is running; it observes the same world
+        async with self._lock:
+            self.rules.refresh()
+            report = await self.reconciler.tick()
+        if report.plan is not None and report.plan.next_wakeup is not None:
+            self._schedule("wakeup", report.plan.next_wakeup - self.clock.now() + _WAKEUP_MARGIN)
+        return report
+
+    def request_tick(self, reason: str) -> None:
+        """An early tick soon (webhooks, SIGHUP); repeated requests coalesce into one."""
+        log.debug("early tick requested: %s", reason)
+        self._schedule("early", _EARLY_TICK_DELAY * self.clock.speed)
+
+    def _schedule(self, job_id: str, clock_delay: timedelta) -> None:
+        real_delay = max(clock_delay / self.clock.speed, timedelta(0))
+        if self.reconciler.stop.is_set():
+            return
+        self.scheduler.add_job(
+            self.tick,
+            "date",
+            run_date=datetime.now(UTC) + real_delay,
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def drain(self) -> None:
+        """Wait for the in-flight tick (and its audit rows) to finish."""
+        async with self._lock:
+            pass
+
+
+@dataclass
+class DaemonOptions:
+    once: bool = False
+    dry_run: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    on_step: Callable[[StepEvent], None] | None = None
+    serve_http: bool = True
+    install_signal_handlers: bool = True
+
+
+async def run_daemon(
+    settings: Settings, options: DaemonOptions, stop: asyncio.Event | None = None
+) -> int:
+    """The daemon's whole life. Returns the process exit code."""
+    metrics = Metrics()
+    rules = RulesFile(settings.rules, metrics)
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        store = await Store.connect(settings.database_url.get_secret_value())
+        stack.push_async_callback(store.close)
+        await store.ensure_current()
+        client = await stack.enter_async_context(_client(settings, metrics))
+        reconciler = Reconciler(
+            client=client,
+            store=store,
+            ruleset=rules,
+            clock=options.clock,
+            account_sid=settings.exotel_account_sid,
+            options=TickOptions(
+                dry_run=options.dry_run or settings.dry_run,
+                lease_owner=None if options.once else _owner_id(),
+                lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
+                on_step=options.on_step,
+            ),
+            metrics=metrics,
+            stop=stop,
+        )
+        if options.once:
+            report = await reconciler.tick()
+            return 0 if report.ok else 1
+        await _serve(stack, settings, options, reconciler, rules, stop)
+    log.info("stopped cleanly")
+    return 0
+
+
+async def _serve(
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: DaemonOptions,
+    reconciler: Reconciler,
+    rules: RulesFile,
+    stop: asyncio.Event,
+) -> None:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    ticker = Ticker(reconciler=reconciler, rules=rules, scheduler=scheduler, clock=options.clock)
+    if options.install_signal_handlers:
+        _install_signals(stop, ticker)
+    if options.serve_http:
+        state = web.WebState(
+            reconciler=reconciler,
+            clock=options.clock,
+            poll_seconds=settings.poll_seconds,
+            request_tick=ticker.request_tick,
+            started_at=options.clock.now(),
+        )
+        runner = await web.start(state, settings.http_host, settings.http_port)
+        stack.push_async_callback(runner.cleanup)
+    scheduler.add_job(
+        ticker.tick,
+        "interval",
+        seconds=settings.poll_seconds,
+        next_run_time=datetime.now(UTC),
+        id="poll",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _prune, "interval", hours=6, args=(reconciler, settings), id="retention", coalesce=True
+    )
+    scheduler.start()
+    log.info(
+        "running: polling every %gs, rules %s (%s)%s",
+        settings.poll_seconds,
+        rules.path,
+        rules.current.hash,
+        ", dry-run" if reconciler.options.dry_run else "",
+    )
+    await stop.wait()
+    log.info("stop requested: finishing the step in flight")
+    scheduler.shutdown(wait=False)
+    await ticker.drain()
+
+
+async def _prune(reconciler: Reconciler, settings: Settings) -> None:
+    before = reconciler.clock.now() - timedelta(days=settings.retention_days)
+    try:
+        removed = await reconciler.store.prune(before=before)
+    except Exception as exc:  # retention must never take the daemon down
+        log.error("retention pass failed: %s", exc)
+        return
+    if removed:
+        log.info("retention: removed %d rows older than %s", removed, before.isoformat())
+
+
+def _install_signals(stop: asyncio.Event, ticker: Ticker) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: ticker.request_tick("SIGHUP"))
+
+
+def _client(settings: Settings, metrics: Metrics) -> ExotelClient:
+    def observe(outcome: object) -> None:
+        endpoint = getattr(outcome, "endpoint", "?")
+        code = getattr(outcome, "http_status", None) or 0
+        metrics.api_requests.labels(endpoint=endpoint, code=str(code)).inc()
+        metrics.api_seconds.labels(endpoint=endpoint).observe(getattr(outcome, "seconds", 0.0))
+
+    return ExotelClient(
+        base_url=settings.exotel_base_url,
+        account_sid=settings.exotel_account_sid,
+        api_key=settings.exotel_api_key.get_secret_value(),
+        api_token=settings.exotel_api_token.get_secret_value(),
+        rate_per_minute=settings.api_rate_per_minute,
+        timeout=settings.http_timeout_seconds,
+        observer=observe,
+    )
+
+
+def _owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

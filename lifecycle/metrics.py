@@ -1,0 +1,76 @@
+"""Prometheus metrics. One `Metrics` per process, on its own registry (tests build many)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from lifecycle.model import Campaign
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.ticks = Counter(
+            "lifecycle_ticks", "Reconcile ticks, by result", ["result"], registry=r
+        )
+        self.tick_seconds = Histogram(
+            "lifecycle_tick_duration_seconds",
+            "Wall time of one reconcile tick",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "lifecycle_last_successful_tick_timestamp_seconds",
+            "Unix time of the last tick that completed without error",
+            registry=r,
+        )
+        self.steps = Counter(
+            "lifecycle_steps",
+            "Lifecycle API steps, by action and outcome",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            "lifecycle_skipped_decisions", "Matched rules held back, by rule", ["rule"], registry=r
+        )
+        self.api_requests = Counter(
+            "lifecycle_api_requests",
+            "Requests to the Exotel API, by endpoint and HTTP status (0: no answer)",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.api_seconds = Histogram(
+            "lifecycle_api_request_duration_seconds",
+            "Latency of Exotel API requests",
+            ["endpoint"],
+            registry=r,
+        )
+        self.campaigns = Gauge(
+            "lifecycle_campaigns", "Campaigns seen in the last poll, by status", ["status"], registry=r
+        )
+        self.rules_reloads = Counter(
+            "lifecycle_rules_reloads", "Rules file reloads, by result", ["result"], registry=r
+        )
+        self.ruleset = Gauge(
+            "lifecycle_ruleset_info", "The ruleset in force (value 1)", ["hash"], registry=r
+        )
+        self.leader = Gauge(
+            "lifecycle_leader", "1 when this process holds the tick lease", registry=r
+        )
+
+    def observe_campaigns(self, campaigns: Iterable[Campaign]) -> None:
+        counts = Tally(c.status.value for c in campaigns)
+        self.campaigns.clear()
+        for status, n in counts.items():
+            self.campaigns.labels(status=status).set(n)
+
+    def set_ruleset(self, ruleset_hash: str) -> None:
+        self.ruleset.clear()
+        self.ruleset.labels(hash=ruleset_hash).set(1)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

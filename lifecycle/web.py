@@ -1,0 +1,148 @@
+"""The daemon's HTTP side: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
+
+Webhooks are hints, never truth: a valid callback only asks for an early tick, which then
+re-reads the campaigns (callbacks can be late, duplicated or missing; exotel-api.md §7).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from lifecycle.clock import Clock
+from lifecycle.cycle import Reconciler
+from lifecycle.model import Status
+
+log = logging.getLogger("lifecycle.web")
+
+_MAX_BODY = 64 * 1024
+_CAMPAIGN_KEYS = ("campaign_sid", "CampaignSid", "campaign_id")
+_STATUS_KEYS = ("status", "Status", "FinalStatus")
+
+
+class CallbackInvalid(ValueError):
+    """A webhook body we cannot use; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    campaign_id: str
+    status: str | None
+
+
+def parse_callback(fields: Mapping[str, object]) -> Callback:
+    """Accept both key styles Exotel documents (snake_case and PascalCase)."""
+    campaign = next((fields[k] for k in _CAMPAIGN_KEYS if k in fields), None)
+    if not isinstance(campaign, str) or not campaign.strip():
+        raise CallbackInvalid(f"missing campaign id: expected one of {', '.join(_CAMPAIGN_KEYS)}")
+    if len(campaign) > 64 or not campaign.replace("-", "").replace("_", "").isalnum():
+        raise CallbackInvalid("campaign_sid: not an Exotel id")
+    status = next((fields[k] for k in _STATUS_KEYS if k in fields), None)
+    if status is not None and not isinstance(status, str):
+        raise CallbackInvalid("status: must be a string")
+    return Callback(campaign_id=campaign.strip(), status=status)
+
+
+async def _read_fields(request: web.Request) -> Mapping[str, object]:
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        raise CallbackInvalid(f"body larger than {_MAX_BODY} bytes")
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise CallbackInvalid(f"body larger than {_MAX_BODY} bytes")
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise CallbackInvalid(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
+        if not isinstance(body, dict):
+            raise CallbackInvalid("JSON body must be an object")
+        return body
+    try:
+        return dict(parse_qsl(raw.decode("utf-8"), strict_parsing=bool(raw)))
+    except (UnicodeDecodeError, ValueError):
+        raise CallbackInvalid("body is neither JSON nor form-encoded") from None
+
+
+@dataclass
+class WebState:
+    """What the HTTP handlers need from the daemon."""
+
+    reconciler: Reconciler
+    clock: Clock
+    poll_seconds: float
+    request_tick: Callable[[str], None]
+    started_at: datetime
+
+    def readiness(self) -> tuple[bool, str]:
+        last = self.reconciler.last
+        if last is None:
+            return False, "no tick has run yet"
+        if last.standby:
+            return True, "standby: another process holds the lease"
+        if not last.ok:
+            return False, f"last tick failed: {last.error}"
+        age = self.clock.now() - last.at
+        limit = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
+        if age > limit:
+            return False, f"last successful tick is {int(age.total_seconds())}s old"
+        return True, "ok"
+
+
+def make_app(state: WebState) -> web.Application:
+    app = web.Application(client_max_size=_MAX_BODY)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready, reason = state.readiness()
+        last = state.reconciler.last
+        body = {
+            "ready": ready,
+            "reason": reason,
+            "last_tick": last.at.isoformat() if last else None,
+            "ruleset": state.reconciler.ruleset().hash,
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=state.reconciler.metrics.exposition(),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    async def webhook(request: web.Request) -> web.Response:
+        try:
+            callback = parse_callback(await _read_fields(request))
+        except CallbackInvalid as exc:
+            log.warning("rejected webhook from %s: %s", request.remote, exc)
+            return web.json_response({"error": str(exc)}, status=400)
+        status = Status.from_api(callback.status) if callback.status else None
+        log.info(
+            "webhook for %s (status %s): early tick requested",
+            callback.campaign_id,
+            status.value if status else "-",
+        )
+        state.request_tick(callback.campaign_id)
+        return web.json_response({"accepted": True}, status=202)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/webhooks/exotel", webhook)
+    return app
+
+
+async def start(state: WebState, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(make_app(state), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel)", host, port)
+    return runner
