@@ -1,0 +1,73 @@
+"""The simulator's knobs and the records it keeps: plain frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+StatusStyle = Literal["pascal", "lower"]
+EndAtBehaviour = Literal["completed", "paused"]
+FaultKind = Literal[
+    "500", "502", "503", "429", "latency", "drop_before", "drop_after_apply", "garbage"
+]
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """How the simulated Exotel account behaves where the docs disagree or say nothing.
+
+    Each switch names one documented conflict or unknown (exotel-api.md §9), so tests can
+    pin the client's behaviour under both readings.
+    """
+
+    account_sid: str = "acme1"
+    api_key: str = "sim-key"
+    api_token: str = "sim-token"
+    status_style: StatusStyle = "pascal"  # "InProgress" vs "in-progress"
+    end_at_behaviour: EndAtBehaviour = "completed"  # DOC-S (completed) vs DOC-N (paused)
+    illegal_action_status: int = 409  # 400 or 409 for an illegal transition
+    rate_per_minute: int | None = 30  # None disables the 429 limiter
+    over_max_limit: Literal["reject", "clamp"] = "reject"  # limit > 500 on list
+    strict_body: bool = False  # True rejects the flat {"action": ...} form with 400
+    rate_limit_style: Literal["v2", "v1"] = "v2"  # 429 body: v2 envelope or RestException
+    wrong_sid_status: int = 404  # wrong account SID: 404 or 401
+    end_at_lag: timedelta = timedelta(0)  # how late the platform's scheduler acts on end_at
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A queued misbehaviour, consumed by the next `times` matching requests.
+
+    - "500": v2 error envelope (code 1100); "502"/"503": a non-JSON gateway page.
+    - "429": v2 or v1 body per config, `Retry-After: seconds`.
+    - "latency": sleep `seconds` (real time) and then answer normally.
+    - "drop_before": close the connection without applying anything.
+    - "drop_after_apply": apply the request, then close the connection without answering.
+    - "garbage": 200 with a non-JSON body (an HTML gateway page).
+    """
+
+    kind: FaultKind
+    method: str | None = None  # match only this HTTP method (None = any)
+    path_contains: str | None = None  # match only paths containing this (None = any)
+    times: int = 1
+    seconds: float = 0.0  # latency, or Retry-After for "429"
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_contains is None or self.path_contains in path
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the simulator saw it. `status` is 0 when the connection was dropped."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: object | None  # parsed JSON, or None when absent or not JSON
+    status: int
+    authorized: bool
+    authorization_header_present: bool
+    url: str  # full URL as received: tests assert no credential ever appears in it
