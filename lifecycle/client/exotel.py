@@ -1,0 +1,360 @@
+"""ExotelClient: the only code in the project that speaks HTTP to Exotel.
+
+Reads (list/get) are retried here, with exponential backoff and full jitter, on anything
+that says "try again" (ApiUnavailable, RateLimited). An action PUT is sent exactly once
+and never retried here: after a doubtful answer only a re-read can tell what happened,
+and the cycle does that. Every request, retries included, waits for the account's
+RateLimiter first. Credentials travel only in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+from yarl import URL
+
+from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
+from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
+from lifecycle.client.verdict import ActionResult, Reply, Request, action_result, read_answer
+from lifecycle.errors import (
+    ApiAnswerInvalid,
+    ApiError,
+    ApiUnavailable,
+    ConfigError,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+)
+from lifecycle.model import Action, Campaign, Status
+
+log = logging.getLogger("lifecycle.client")
+
+PAGE_LIMIT = 500  # the documented maximum: fewer requests per poll
+_SORT = "date_created:asc"  # stable order keeps offset paging from skipping rows
+_CONNECT_TIMEOUT = 10.0
+_BACKOFF = wait_random_exponential(multiplier=0.5, max=30)  # full jitter
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """One HTTP exchange, for metrics. `http_status` is None when no answer came."""
+
+    method: str
+    endpoint: str  # "list" | "get" | "action"
+    http_status: int | None
+    seconds: float
+    error: str | None  # the error class raised, e.g. "RateLimited"
+
+
+class ExotelClient:
+    """The Exotel Campaigns API v2 for one account. Use as `async with ExotelClient(...)`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        account_sid: str,
+        api_key: str,
+        api_token: str,
+        rate_per_minute: float = 30.0,
+        timeout: float = 30.0,
+        max_read_attempts: int = 4,
+        limiter: RateLimiter | None = None,
+        sleep: Sleep = asyncio.sleep,
+        observer: Callable[[RequestOutcome], None] | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if URL(base_url).user is not None:
+            # Saying which URL would print the secret we refuse to carry.
+            raise ConfigError("the Exotel base URL must not contain credentials")
+        self._base = base_url.rstrip("/")
+        self._account = account_sid
+        self._headers = {"Authorization": _basic_auth(api_key, api_token)}
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, _CONNECT_TIMEOUT))
+        self._attempts = max(1, max_read_attempts)
+        if limiter is None:
+            limiter = limiter_for(self._base, account_sid, rate_per_minute)
+        self._limiter = limiter
+        self._sleep = sleep
+        self._observer = observer
+        self._session = session
+        self._owns_session = session is None
+
+    def __repr__(self) -> str:
+        return f"ExotelClient(base_url={self._base!r}, account_sid={self._account!r})"
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client opened it; a session passed in stays open."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def list_campaigns(self, *, statuses: Collection[Status] | None = None) -> list[Campaign]:
+        """Every campaign (or those in `statuses`), oldest first, each id once.
+
+        Pages with limit=500 until `metadata.total` is reached (or a short page when the
+        answer has no metadata). A row seen twice (offset paging over a changing set) keeps
+        its later reading. Failed or malformed rows are logged and skipped.
+        """
+        params = _list_params(statuses)
+        if params is None:
+            return []
+        found: dict[str, Campaign] = {}
+        offset: int | None = 0
+        while offset is not None:
+            request = Request("GET", "list", detail=f"offset={offset}")
+            answer = await self._read(request, "", {**params, "offset": offset})
+            for campaign in campaigns_from_answer(answer):
+                found[campaign.id] = campaign
+            offset = _next_offset(offset, answer)
+        return list(found.values())
+
+    async def get_campaign(self, campaign_id: str) -> Campaign:
+        """One campaign; NotFound when the API says it does not exist."""
+        request = Request("GET", "get", campaign_id)
+        answer = await self._read(request, _segment(campaign_id), None)
+        item = answer.items[0] if answer.items else None
+        if item is None or (item.ok and item.data is None):
+            raise ApiAnswerInvalid(
+                f"{request}: the answer holds no campaign", request_id=answer.request_id
+            )
+        if not item.ok:
+            kind = NotFound if item.code == 404 else ApiError
+            raise kind(
+                f"{request}: item code {item.code}: {describe(item.error)}",
+                http_status=item.code,
+                request_id=answer.request_id,
+            )
+        assert item.data is not None
+        return campaign_from_api(item.data)
+
+    async def act(self, campaign_id: str, action: Action) -> ActionResult:
+        """Send one lifecycle action: exactly one PUT, no read first, never retried here.
+
+        Raises ActionRejected (refused, not applied), RateLimited (not applied; every
+        caller is held back for Retry-After), AuthFailed, NotFound, ApiUnavailable (no
+        connection could be made, so not applied) or OutcomeUnknown (it may have been
+        applied: re-read the campaign).
+        """
+        request = Request("PUT", "action", campaign_id, action)
+        body = {"campaigns": [{"action": action.value}]}
+        reply = await self._exchange(request, _segment(campaign_id), json_body=body)
+        return self._judge(request, reply, action_result)
+
+    async def _read(
+        self, request: Request, suffix: str, params: Mapping[str, str | int] | None
+    ) -> Answer:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=_read_wait,
+            retry=retry_if_exception_type(ApiUnavailable),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                reply = await self._exchange(request, suffix, params=params)
+                return self._judge(request, reply, read_answer)
+        raise AssertionError("tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _exchange(
+        self,
+        request: Request,
+        suffix: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: object = None,
+    ) -> Reply:
+        """One rate-limited HTTP round trip; raises only when no answer came back."""
+        await self._limiter.acquire()
+        url = f"{self._base}/v2/accounts/{quote(self._account, safe='')}/campaigns{suffix}"
+        started = time.perf_counter()
+        try:
+            async with self._http().request(
+                request.method,
+                url,
+                params=params,
+                json=json_body,
+                headers=self._headers,
+                timeout=self._timeout,
+                middlewares=None if request.method == "GET" else (_send_once,),
+            ) as response:
+                raw = await response.read()
+                return _reply(response, raw, time.perf_counter() - started)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            error = _unanswered(request, exc)
+            self._record(request, None, time.perf_counter() - started, error)
+            raise error from exc
+
+    def _judge(self, request: Request, reply: Reply, judge: Callable[[Request, Reply], T]) -> T:
+        """Run a verdict and record it; a 429 holds back every caller of this account."""
+        try:
+            result = judge(request, reply)
+        except ApiError as exc:
+            self._record(request, reply.status, reply.seconds, exc)
+            if isinstance(exc, RateLimited):
+                self._limiter.block_for(exc.retry_after)
+            raise
+        self._record(request, reply.status, reply.seconds, None, result.request_id)
+        return result
+
+    def _record(
+        self,
+        request: Request,
+        status: int | None,
+        seconds: float,
+        error: ApiError | None,
+        request_id: str | None = None,
+    ) -> None:
+        if self._observer is not None:
+            kind = type(error).__name__ if error else None
+            self._observer(RequestOutcome(request.method, request.endpoint, status, seconds, kind))
+        if error is not None:
+            request_id = error.request_id
+        level = logging.DEBUG if request.method == "GET" else logging.INFO
+        log.log(
+            logging.WARNING if error else level,
+            "%s -> HTTP %s request_id=%s in %.3fs%s",
+            request,
+            status if status is not None else "none",
+            request_id,
+            seconds,
+            f": {error}" if error else "",
+        )
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created on first use: a ClientSession must be born inside a running loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+
+class _Identified(Protocol):
+    @property
+    def request_id(self) -> str | None: ...
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+def _list_params(statuses: Collection[Status] | None) -> dict[str, str | int] | None:
+    """Query parameters for a list; None when the filter can match nothing."""
+    params: dict[str, str | int] = {"limit": PAGE_LIMIT, "sort_by": _SORT}
+    if statuses is None:
+        return params
+    wanted = sorted({s.to_api() for s in statuses if s != Status.UNKNOWN})
+    if not wanted:
+        return None
+    params["status"] = ",".join(wanted)
+    return params
+
+
+def _next_offset(offset: int, answer: Answer) -> int | None:
+    """The next page's offset, or None after the last page."""
+    step = min(answer.limit, PAGE_LIMIT) if answer.limit and answer.limit > 0 else PAGE_LIMIT
+    if not answer.items:
+        return None
+    following = offset + step
+    if answer.total is not None:
+        return following if following < answer.total else None
+    return following if len(answer.items) >= step else None
+
+
+def _basic_auth(key: str, token: str) -> str:
+    # Built by hand: aiohttp.BasicAuth is deprecated, and its repr shows the password.
+    return "Basic " + base64.b64encode(f"{key}:{token}".encode()).decode("ascii")
+
+
+def _segment(campaign_id: str) -> str:
+    return "/" + quote(campaign_id, safe="")
+
+
+def _reply(response: aiohttp.ClientResponse, raw: bytes, seconds: float) -> Reply:
+    try:
+        body, is_json = json.loads(raw), True
+    except ValueError:
+        body, is_json = None, False
+    retry_after = _seconds(response.headers.get("Retry-After"))
+    return Reply(response.status, body, is_json, retry_after, seconds)
+
+
+def _seconds(header: str | None) -> float | None:
+    """Retry-After as delta-seconds; an HTTP-date (or junk) gives None: the default wait."""
+    try:
+        value = float(header) if header is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
+
+
+class ConnectionDropped(aiohttp.ClientError):
+    """The connection closed before an answer, on a request that must not be re-sent."""
+
+
+async def _send_once(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Keep aiohttp from re-sending a write after a dropped connection.
+
+    aiohttp silently sends an idempotent request (PUT included) a second time when the
+    connection drops before the answer. For an action that breaks "exactly one PUT": the
+    first may have been applied, and the second would then be refused (or worse, apply a
+    step twice for one observation). Re-raised under a name aiohttp does not retry.
+    """
+    try:
+        return await handler(request)
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+        raise  # never sent, and aiohttp does not retry these
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise ConnectionDropped(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _unanswered(request: Request, exc: BaseException) -> ApiError:
+    """The error for a request that got no answer. Only a PUT that may have left is doubtful."""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return ApiUnavailable(f"{request}: could not connect ({what})")
+    if request.method != "GET":
+        return OutcomeUnknown(f"{request}: no answer ({what}); it may have been applied")
+    return ApiUnavailable(f"{request}: no answer ({what})")
+
+
+def _read_wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, RateLimited):
+        return 0.0  # the limiter already holds every caller back for Retry-After
+    return _BACKOFF(state)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("read attempt %d failed (%s); retrying in %.2fs", state.attempt_number, error, wait)

@@ -1,0 +1,182 @@
+"""What one HTTP answer means, as a value or as the error the caller acts on.
+
+Pure: takes the request's description and the answer, returns or raises. The client
+does the I/O and the retrying; this module only decides.
+
+reads (list/get)                          act (PUT)
+  2xx, JSON            → Answer             2xx, every item ok   → ActionResult
+  2xx, not JSON        → ApiUnavailable     2xx/207, item failed → ActionRejected
+  401/403              → AuthFailed         2xx, unreadable      → OutcomeUnknown
+  404                  → NotFound           401/403 → AuthFailed; 404 → NotFound
+  429                  → RateLimited        429     → RateLimited (not applied)
+  5xx                  → ApiUnavailable     other 4xx → ActionRejected (not applied)
+  other 4xx            → ApiError           5xx, other → OutcomeUnknown (maybe applied)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lifecycle.client.answer import Answer, ErrorDetail, answer_from_body, describe
+from lifecycle.errors import (
+    ActionRejected,
+    ApiAnswerInvalid,
+    ApiError,
+    ApiUnavailable,
+    AuthFailed,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+)
+from lifecycle.model import Action, Status
+
+# Without Retry-After, wait one whole rate window: a per-minute quota has cleared by then.
+DEFAULT_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What was asked, for messages and logs. Never holds credentials."""
+
+    method: str
+    endpoint: str  # "list" | "get" | "action"
+    campaign_id: str = ""
+    action: Action | None = None
+    detail: str = ""  # e.g. the page offset, for logs
+
+    def __str__(self) -> str:
+        parts = [
+            self.method,
+            self.endpoint,
+            self.action.value if self.action else "",
+            self.campaign_id,
+        ]
+        return " ".join(p for p in (*parts, self.detail) if p)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer. `body` is the decoded JSON, or None when `is_json` is False."""
+
+    status: int
+    body: object = None
+    is_json: bool = True
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """A PUT the server accepted. `status` is the campaign's new status when the answer said."""
+
+    campaign_id: str
+    action: Action
+    http_status: int
+    request_id: str | None
+    status: Status | None
+
+
+def read_answer(request: Request, reply: Reply) -> Answer:
+    """The decoded answer to a list/get, or the error to raise (see the module table)."""
+    if 200 <= reply.status < 300:
+        if not reply.is_json:
+            raise ApiUnavailable(
+                f"{request}: HTTP {reply.status} with a body that is not JSON",
+                http_status=reply.status,
+            )
+        return answer_from_body(reply.body)
+    answer = _error_answer(reply)
+    _raise_common(request, reply, answer)
+    if reply.status >= 500:
+        raise _error(ApiUnavailable, _message(request, reply, answer), reply, answer)
+    raise _error(ApiError, _message(request, reply, answer), reply, answer)
+
+
+def action_result(request: Request, reply: Reply) -> ActionResult:
+    """The result of an action PUT, or the error to raise (see the module table)."""
+    assert request.action is not None, "an action request names its action"
+    if 200 <= reply.status < 300:
+        return _accepted(request, reply)
+    answer = _error_answer(reply)
+    _raise_common(request, reply, answer)
+    if 400 <= reply.status < 500:
+        raise _error(ActionRejected, _message(request, reply, answer), reply, answer)
+    raise _error(OutcomeUnknown, _message(request, reply, answer), reply, answer)
+
+
+def _rate_limited(request: Request, reply: Reply, answer: Answer) -> RateLimited:
+    wait = reply.retry_after if reply.retry_after is not None else DEFAULT_RETRY_AFTER
+    return RateLimited(
+        f"{_message(request, reply, answer)}; retry after {wait:g}s",
+        retry_after=wait,
+        http_status=reply.status,
+        request_id=answer.request_id,
+        code=answer.error.code if answer.error else None,
+    )
+
+
+def _accepted(request: Request, reply: Reply) -> ActionResult:
+    assert request.action is not None
+    if not reply.is_json:
+        raise OutcomeUnknown(
+            f"{request}: HTTP {reply.status} with a body that is not JSON; re-read the campaign",
+            http_status=reply.status,
+        )
+    try:
+        answer = answer_from_body(reply.body)
+    except ApiAnswerInvalid as exc:
+        raise OutcomeUnknown(
+            f"{request}: HTTP {reply.status}, {exc}; re-read the campaign"
+        ) from exc
+    if answer.error is not None:
+        code = answer.failed_item.code if answer.failed_item else None
+        raise ActionRejected(
+            f"{request}: HTTP {reply.status}, item code {code}: {describe(answer.error)}",
+            http_status=code or reply.status,
+            request_id=answer.request_id,
+            code=answer.error.code,
+        )
+    return ActionResult(
+        campaign_id=request.campaign_id,
+        action=request.action,
+        http_status=reply.status,
+        request_id=answer.request_id,
+        status=_new_status(answer),
+    )
+
+
+def _new_status(answer: Answer) -> Status | None:
+    data = answer.items[0].data if answer.items else None
+    if data is None or "status" not in data:
+        return None
+    return Status.from_api(data["status"])
+
+
+def _raise_common(request: Request, reply: Reply, answer: Answer) -> None:
+    """The answers that mean the same for reads and writes."""
+    if reply.status in (401, 403):
+        hint = "check the API key/token, the account SID and the regional host"
+        raise _error(AuthFailed, f"{_message(request, reply, answer)}: {hint}", reply, answer)
+    if reply.status == 404:
+        raise _error(NotFound, _message(request, reply, answer), reply, answer)
+    if reply.status == 429:
+        raise _rate_limited(request, reply, answer)
+
+
+def _error_answer(reply: Reply) -> Answer:
+    """Whatever detail an error answer carries; a gateway's HTML page carries none."""
+    if not reply.is_json:
+        return Answer(error=ErrorDetail("the body is not JSON"))
+    try:
+        return answer_from_body(reply.body)
+    except ApiAnswerInvalid:
+        return Answer(error=ErrorDetail("the body has no error detail"))
+
+
+def _message(request: Request, reply: Reply, answer: Answer) -> str:
+    return f"{request}: HTTP {reply.status}: {describe(answer.error)}"
+
+
+def _error(kind: type[ApiError], message: str, reply: Reply, answer: Answer) -> ApiError:
+    code = answer.error.code if answer.error else None
+    return kind(message, http_status=reply.status, request_id=answer.request_id, code=code)
