@@ -1,0 +1,28 @@
+"""The only code that speaks SQL: the Store, its rows, and its schema.
+
+See `Store` for the contract; migrations live in the top-level `migrations/` folder.
+"""
+
+from lifecycle.store.records import (
+    AuditRow,
+    DecisionRow,
+    IntentConflict,
+    IntentNotOpen,
+    OpenIntent,
+    StatusRow,
+    TickRow,
+)
+from lifecycle.store.store import Store
+from lifecycle.store.types import UtcDateTime
+
+__all__ = [
+    "AuditRow",
+    "DecisionRow",
+    "IntentConflict",
+    "IntentNotOpen",
+    "OpenIntent",
+    "StatusRow",
+    "Store",
+    "TickRow",
+    "UtcDateTime",
+]

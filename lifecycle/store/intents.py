@@ -1,0 +1,164 @@
+"""Intents: a step written down (and committed) before it is sent, closed by its outcome.
+
+States: `open` (sent or about to be, no answer recorded), `unknown` (the answer was lost),
+`succeeded`, `failed`. Open and unknown intents block their campaign: the partial unique
+index `uq_intents_one_unresolved_per_campaign` allows at most one per campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, exc, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lifecycle.model import TRANSITIONS, Action, ActionRecord, Decision
+from lifecycle.store.batch import chunked
+from lifecycle.store.records import IntentConflict, IntentNotOpen, OpenIntent
+from lifecycle.store.tables import UNRESOLVED_STATES, intents
+
+_CONFLICT_MARKERS = ("uq_intents_one_unresolved_per_campaign", "intents.campaign_id")
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    tick_id: int,
+    decision: Decision,
+    step: Action,
+    at: datetime,
+    ruleset: str,
+) -> int:
+    """A new open intent's id; IntentConflict if the campaign already has an unresolved one."""
+    values = {
+        "tick_id": tick_id,
+        "campaign_id": decision.campaign_id,
+        "campaign_name": decision.campaign_name,
+        "rule": decision.rule,
+        "action": decision.action.value,
+        "step": step.value,
+        "mode": decision.mode.value,
+        "reason": decision.reason,
+        "ruleset": ruleset,
+        "state": "open",
+        "created_at": at,
+    }
+    try:
+        result = await conn.execute(intents.insert().values(values).returning(intents.c.id))
+    except exc.IntegrityError as error:
+        if not any(marker in str(error.orig) for marker in _CONFLICT_MARKERS):
+            raise
+        raise IntentConflict(
+            f"campaign {decision.campaign_id} already has a step in flight or of unknown outcome"
+        ) from None
+    return int(result.scalar_one())
+
+
+async def transition(
+    conn: AsyncConnection, intent_id: int, *, state: str, at: datetime
+) -> Row[Any]:
+    """Move an open/unknown intent to `state` and return it; IntentNotOpen otherwise."""
+    closed_at = None if state in UNRESOLVED_STATES else at
+    statement = (
+        update(intents)
+        .where(intents.c.id == intent_id, intents.c.state.in_(UNRESOLVED_STATES))
+        .values(state=state, closed_at=closed_at)
+        .returning(*intents.c)
+    )
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        raise IntentNotOpen(f"intent {intent_id} is not open (closed already, or no such id)")
+    return row
+
+
+async def unresolved(conn: AsyncConnection) -> list[OpenIntent]:
+    """Open and unknown intents, oldest first."""
+    query = (
+        select(intents)
+        .where(intents.c.state.in_(UNRESOLVED_STATES))
+        .order_by(intents.c.created_at, intents.c.id)
+    )
+    return [_open_intent(row) for row in await conn.execute(query)]
+
+
+def _open_intent(row: Row[Any]) -> OpenIntent:
+    step = Action(row.step)
+    return OpenIntent(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        rule=row.rule,
+        action=Action(row.action),
+        step=step,
+        expected=TRANSITIONS[step].target,
+        created_at=row.created_at,
+        state=row.state,
+    )
+
+
+async def blocked_campaigns(
+    conn: AsyncConnection, campaign_ids: Collection[str] | None
+) -> frozenset[str]:
+    """Campaigns with an open or unknown intent."""
+    query = select(intents.c.campaign_id).where(intents.c.state.in_(UNRESOLVED_STATES))
+    if campaign_ids is None:
+        return frozenset((await conn.execute(query)).scalars())
+    found: set[str] = set()
+    for ids in chunked(campaign_ids):
+        found.update((await conn.execute(query.where(intents.c.campaign_id.in_(ids)))).scalars())
+    return frozenset(found)
+
+
+MAX_ACTIONS_PER_CAMPAIGN = 50
+
+
+async def succeeded_steps(
+    conn: AsyncConnection,
+    campaign_ids: Collection[str] | None,
+    *,
+    at: datetime,
+    lookback: timedelta,
+) -> dict[str, tuple[ActionRecord, ...]]:
+    """Steps that succeeded within `lookback` before `at`: the newest 50 per campaign,
+    oldest first. An action's time is when its intent was opened, just before the call."""
+    if campaign_ids is None:
+        rows = list(await conn.execute(_succeeded_query(None, at=at, lookback=lookback)))
+    else:
+        rows = []
+        for ids in chunked(campaign_ids):
+            rows.extend(await conn.execute(_succeeded_query(ids, at=at, lookback=lookback)))
+    found: dict[str, list[ActionRecord]] = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        found.setdefault(row.campaign_id, []).append(_action_record(row))
+    return {campaign_id: tuple(records) for campaign_id, records in found.items()}
+
+
+def _succeeded_query(ids: list[str] | None, *, at: datetime, lookback: timedelta) -> Any:
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=intents.c.campaign_id,
+            order_by=(intents.c.created_at.desc(), intents.c.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(intents, rank).where(
+        intents.c.state == "succeeded",
+        intents.c.created_at >= at - lookback,
+        intents.c.created_at <= at,
+    )
+    if ids is not None:
+        ranked = ranked.where(intents.c.campaign_id.in_(ids))
+    inner = ranked.subquery()
+    return select(inner).where(inner.c.rank <= MAX_ACTIONS_PER_CAMPAIGN)
+
+
+def _action_record(row: Row[Any]) -> ActionRecord:
+    return ActionRecord(
+        campaign_id=row.campaign_id,
+        rule=row.rule,
+        step=Action(row.step),
+        at=row.created_at,
+        ruleset=row.ruleset,
+    )

@@ -1,0 +1,114 @@
+"""Status history: what each campaign's status was, and since when.
+
+A campaign gets a new `status_history` row whenever its observed status differs from its
+latest row. The first time a campaign is seen, the daemon does not know when it entered
+that status: `since` is then the API's `date_updated` (else `date_created`, else the
+observation time), never later than the observation, and the row is marked `estimated`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lifecycle.model import Campaign, Status
+from lifecycle.store.batch import chunked, upsert
+from lifecycle.store.records import StatusRow
+from lifecycle.store.tables import campaigns as campaigns_table
+from lifecycle.store.tables import status_history as sh
+
+
+async def observe(conn: AsyncConnection, observed: Sequence[Campaign], *, at: datetime) -> None:
+    """Record one poll's observations: a few bulk statements whatever the campaign count."""
+    latest_campaigns = list({c.id: c for c in observed}.values())  # last one wins
+    if not latest_campaigns:
+        return
+    latest = await latest_rows(conn, [c.id for c in latest_campaigns])
+    changed: list[dict[str, Any]] = []
+    unchanged: list[int] = []
+    for campaign in latest_campaigns:
+        row = latest.get(campaign.id)
+        if row is not None and row.status == campaign.status.value:
+            unchanged.append(row.id)
+        else:
+            changed.append(_new_status_row(campaign, at=at, first_seen=row is None))
+    if changed:
+        await conn.execute(sh.insert(), changed)
+    for row_ids in chunked(unchanged):
+        await conn.execute(update(sh).where(sh.c.id.in_(row_ids)).values(last_seen_at=at))
+    await _upsert_campaigns(conn, latest_campaigns, at=at)
+
+
+def _new_status_row(campaign: Campaign, *, at: datetime, first_seen: bool) -> dict[str, Any]:
+    since = at
+    if first_seen:
+        since = min(campaign.date_updated or campaign.date_created or at, at)
+    return {
+        "campaign_id": campaign.id,
+        "status": campaign.status.value,
+        "since": since,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "estimated": first_seen,
+    }
+
+
+async def _upsert_campaigns(
+    conn: AsyncConnection, observed: Sequence[Campaign], *, at: datetime
+) -> None:
+    rows = [
+        {"id": c.id, "name": c.name, "status": c.status.value, "last_seen_at": at} for c in observed
+    ]
+    statement = upsert(conn, campaigns_table, key=["id"], update=["name", "status", "last_seen_at"])
+    await conn.execute(statement, rows)
+
+
+async def latest_rows(
+    conn: AsyncConnection, campaign_ids: Collection[str] | None
+) -> dict[str, Row[Any]]:
+    """Each campaign's newest status_history row (all campaigns when ids is None)."""
+    if campaign_ids is None:
+        result = await conn.execute(_latest_query(None))
+        return {row.campaign_id: row for row in result}
+    found: dict[str, Row[Any]] = {}
+    for ids in chunked(campaign_ids):
+        result = await conn.execute(_latest_query(ids))
+        found.update((row.campaign_id, row) for row in result)
+    return found
+
+
+def _latest_query(ids: list[str] | None) -> Select[Any]:
+    newest = select(func.max(sh.c.id)).group_by(sh.c.campaign_id)
+    if ids is not None:
+        newest = newest.where(sh.c.campaign_id.in_(ids))
+    return select(sh.c.id, sh.c.campaign_id, sh.c.status, sh.c.since).where(
+        sh.c.id.in_(newest.scalar_subquery())
+    )
+
+
+async def status_since(
+    conn: AsyncConnection, campaign_ids: Collection[str] | None
+) -> dict[str, datetime]:
+    rows = await latest_rows(conn, campaign_ids)
+    return {campaign_id: row.since for campaign_id, row in rows.items()}
+
+
+async def timeline(conn: AsyncConnection, campaign_id: str, *, limit: int) -> list[StatusRow]:
+    query = select(sh).where(sh.c.campaign_id == campaign_id).order_by(sh.c.id.desc()).limit(limit)
+    return [_status_row(row) for row in await conn.execute(query)]
+
+
+def _status_row(row: Row[Any]) -> StatusRow:
+    return StatusRow(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        status=Status(row.status),
+        since=row.since,
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        estimated=bool(row.estimated),
+    )

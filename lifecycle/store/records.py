@@ -1,0 +1,112 @@
+"""What the store hands back: frozen rows, and the errors the store raises itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lifecycle.errors import LifecycleError
+from lifecycle.model import Action, Mode, Outcome, Status
+
+
+class IntentConflict(LifecycleError):
+    """The campaign already has an open (or unknown-outcome) intent: send nothing now."""
+
+
+class IntentNotOpen(LifecycleError):
+    """No open or unknown intent has that id: it was closed already, or never existed."""
+
+
+@dataclass(frozen=True)
+class OpenIntent:
+    """A step that was (or may have been) sent and whose result is not settled yet."""
+
+    id: int
+    campaign_id: str
+    rule: str
+    action: Action
+    step: Action
+    expected: Status  # the status the campaign has if the step took effect
+    created_at: datetime
+    state: str  # "open" (no answer recorded) or "unknown" (the answer was lost)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    tick_id: int | None
+    campaign_id: str
+    campaign_name: str
+    rule: str
+    action: Action
+    step: Action | None
+    outcome: Outcome
+    http_status: int | None
+    request_id: str | None
+    error: str | None
+    reason: str
+    ruleset: str
+    mode: Mode | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `lifecycle audit --json` object for this row."""
+        return {
+            "at": self.at.isoformat(),
+            "campaign_id": self.campaign_id,
+            "rule": self.rule,
+            "action": self.action.value,
+            "step": self.step.value if self.step else None,
+            "outcome": self.outcome.value,
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+            "error": self.error,
+            "ruleset": self.ruleset,
+            "reason": self.reason,
+            "mode": self.mode.value if self.mode else None,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One line of a tick's plan about one campaign: an action, a skip, or a shadowed rule."""
+
+    id: int
+    tick_id: int
+    at: datetime
+    campaign_id: str
+    campaign_name: str
+    status: Status | None
+    rule: str
+    action: Action
+    steps: tuple[Action, ...]
+    mode: Mode | None
+    kind: str  # "action", "skipped" or "shadowed"
+    reason: str
+    ruleset: str
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A stretch of time a campaign was observed in one status."""
+
+    id: int
+    campaign_id: str
+    status: Status
+    since: datetime
+    first_seen_at: datetime
+    last_seen_at: datetime
+    estimated: bool  # `since` is the API's date_updated: we first saw it already in this status
+
+
+@dataclass(frozen=True)
+class TickRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    ruleset: str
+    dry_run: bool
+    campaigns: int | None
+    actions: int | None
+    error: str | None

@@ -1,0 +1,62 @@
+"""Alembic, driven from code: upgrade to head, and check that the schema is current.
+
+The migration scripts live in the repository's top-level `migrations/` folder, found
+relative to this package; set LIFECYCLE_MIGRATIONS to use another folder (an installed
+copy, for instance). These functions are synchronous: run them through
+`AsyncConnection.run_sync`, which hands them a plain Connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from lifecycle.errors import SchemaOutdated
+
+
+def migrations_dir() -> Path:
+    override = os.environ.get("LIFECYCLE_MIGRATIONS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic Config without an ini file; `connection` is used by migrations/env.py."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration scripts found in {migrations_dir()}")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def check_current(connection: Connection) -> None:
+    """Raise SchemaOutdated unless the database is at the head revision."""
+    current = current_revision(connection)
+    head = head_revision()
+    if current != head:
+        raise SchemaOutdated(
+            f"database schema is at {current or 'empty'}, this version needs {head}: "
+            "run `lifecycle db upgrade`"
+        )

@@ -1,0 +1,299 @@
+"""The Store: the one object the rest of the program uses to reach the database.
+
+Every method is one transaction. Instants in and out are aware UTC (naive ones are
+refused with ValueError). Connection failures surface as StoreUnavailable, with the
+database URL rendered without its password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import URL, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lifecycle.model import Action, Campaign, Decision, History, Hold, Outcome, Plan
+from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
+from lifecycle.store.database import make_engine, parse_url, translate_errors
+from lifecycle.store.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
+from lifecycle.store.tables import ticks
+
+_CLOSING = {Outcome.SUCCEEDED: "succeeded", Outcome.FAILED: "failed"}
+_RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: "unknown"}
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+
+    @classmethod
+    async def connect(cls, url: str) -> Store:
+        """A store on `url`; connections open lazily, so a down database fails later calls
+        (with StoreUnavailable), not this one. ConfigError for an unsupported URL."""
+        return cls(make_engine(url), parse_url(url))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed when the block ends without an exception."""
+        async with translate_errors(self._url), self._engine.begin() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        """Return if the database answers; StoreUnavailable otherwise (for readiness)."""
+        async with self._transaction() as conn:
+            await conn.execute(select(1))
+
+    # schema
+
+    async def upgrade(self) -> None:
+        """Alembic upgrade to head."""
+        async with self._transaction() as conn:
+            await conn.run_sync(schema.upgrade)
+
+    async def ensure_current(self) -> None:
+        """SchemaOutdated (saying to run `lifecycle db upgrade`) unless at head."""
+        async with self._transaction() as conn:
+            await conn.run_sync(schema.check_current)
+
+    # ticks
+
+    async def start_tick(self, *, at: datetime, ruleset: str, dry_run: bool) -> int:
+        values = {"started_at": at, "ruleset": ruleset, "dry_run": dry_run}
+        async with self._transaction() as conn:
+            result = await conn.execute(ticks.insert().values(values).returning(ticks.c.id))
+            return int(result.scalar_one())
+
+    async def finish_tick(
+        self, tick_id: int, *, at: datetime, campaigns: int, actions: int, error: str | None
+    ) -> None:
+        values = {"finished_at": at, "campaigns": campaigns, "actions": actions, "error": error}
+        async with self._transaction() as conn:
+            await conn.execute(update(ticks).where(ticks.c.id == tick_id).values(values))
+
+    async def last_tick(self) -> TickRow | None:
+        async with self._transaction() as conn:
+            query = select(ticks).order_by(ticks.c.id.desc()).limit(1)
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return TickRow(
+            id=row.id,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            ruleset=row.ruleset,
+            dry_run=bool(row.dry_run),
+            campaigns=row.campaigns,
+            actions=row.actions,
+            error=row.error,
+        )
+
+    # observations and history
+
+    async def observe(self, campaigns: Sequence[Campaign], *, at: datetime) -> None:
+        """Record one poll: status history rows for changes, the campaigns table upserted.
+        A campaign never seen before starts with `since` = its date_updated (estimated)."""
+        async with self._transaction() as conn:
+            await observations.observe(conn, campaigns, at=at)
+
+    async def history(
+        self,
+        *,
+        at: datetime,
+        campaign_ids: Collection[str] | None = None,
+        lookback: timedelta = timedelta(days=30),
+    ) -> History:
+        """What the engine needs to know about the past, for `campaign_ids` (default all):
+        status since, succeeded steps within `lookback` (newest 50, oldest first),
+        campaigns with unresolved intents, and holds in force at `at`."""
+        async with self._transaction() as conn:
+            since = await observations.status_since(conn, campaign_ids)
+            done = await intents.succeeded_steps(conn, campaign_ids, at=at, lookback=lookback)
+            blocked = await intents.blocked_campaigns(conn, campaign_ids)
+            held = await holds.holds_in_force(conn, at=at, campaign_ids=campaign_ids)
+        return History(
+            status_since=since,
+            actions=done,
+            open_intents=blocked,
+            holds={hold.campaign_id: hold for hold in held},
+        )
+
+    async def status_timeline(self, campaign_id: str, *, limit: int = 20) -> list[StatusRow]:
+        """The campaign's status history, newest first."""
+        async with self._transaction() as conn:
+            return await observations.timeline(conn, campaign_id, limit=limit)
+
+    # decisions
+
+    async def record_plan(self, tick_id: int, plan: Plan) -> None:
+        """Every line of the plan as a decision row, and audit rows for skipped rules
+        (not repeated while the newest row for that campaign and rule says the same)."""
+        async with self._transaction() as conn:
+            await decisions.insert_plan(conn, tick_id, plan)
+            await trail.append_skips(
+                conn, plan.skipped, at=plan.at, tick_id=tick_id, ruleset=plan.ruleset
+            )
+
+    async def decisions(
+        self, *, campaign_id: str, until: datetime | None = None, limit: int = 20
+    ) -> list[DecisionRow]:
+        """Decisions about one campaign, newest first (for `lifecycle why`)."""
+        async with self._transaction() as conn:
+            return await decisions.about(conn, campaign_id, until=until, limit=limit)
+
+    # intents and outcomes
+
+    async def open_intent(
+        self, *, tick_id: int, decision: Decision, step: Action, at: datetime
+    ) -> int:
+        """Write an open intent and its audit row, and commit before returning: the step
+        may be sent only after this returns. IntentConflict if the campaign already has
+        an open or unknown intent."""
+        async with self._transaction() as conn:
+            ruleset = await self._ruleset_of(conn, tick_id)
+            intent_id = await intents.insert(
+                conn, tick_id=tick_id, decision=decision, step=step, at=at, ruleset=ruleset
+            )
+            row = trail.for_decision(
+                decision,
+                step=step,
+                outcome=Outcome.INTENT,
+                at=at,
+                tick_id=tick_id,
+                ruleset=ruleset,
+                intent_id=intent_id,
+            )
+            await trail.append(conn, [row])
+        return intent_id
+
+    async def record_outcome(
+        self,
+        intent_id: int,
+        *,
+        outcome: Outcome,
+        at: datetime,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """succeeded/failed close the intent; unknown leaves it blocking its campaign until
+        `resolve_intent`. Always appends an audit row. IntentNotOpen if already closed."""
+        if outcome not in _RECORDABLE:
+            raise ValueError(f"an outcome is succeeded, failed or unknown, not {outcome.value}")
+        async with self._transaction() as conn:
+            row = await intents.transition(conn, intent_id, state=_RECORDABLE[outcome], at=at)
+            entry = trail.for_intent(
+                row,
+                outcome=outcome,
+                at=at,
+                http_status=http_status,
+                request_id=request_id,
+                error=error,
+            )
+            await trail.append(conn, [entry])
+
+    async def unresolved_intents(self) -> list[OpenIntent]:
+        """Open and unknown intents, oldest first: re-read these campaigns, then resolve."""
+        async with self._transaction() as conn:
+            return await intents.unresolved(conn)
+
+    async def resolve_intent(
+        self, intent_id: int, *, outcome: Outcome, at: datetime, error: str | None = None
+    ) -> None:
+        """Close an open/unknown intent from what re-reading the campaign showed.
+
+        `error` is what was found ("campaign is paused"); it becomes the audit reason
+        ("resolved by re-reading: campaign is paused"), and also the audit error when
+        the outcome is failed."""
+        if outcome not in _CLOSING:
+            raise ValueError(f"an intent resolves to succeeded or failed, not {outcome.value}")
+        reason = f"resolved by re-reading: {error}" if error else "resolved by re-reading"
+        async with self._transaction() as conn:
+            row = await intents.transition(conn, intent_id, state=_CLOSING[outcome], at=at)
+            failure = error if outcome == Outcome.FAILED else None
+            entry = trail.for_intent(row, outcome=outcome, at=at, reason=reason, error=failure)
+            await trail.append(conn, [entry])
+
+    async def record_dry_run(
+        self, *, tick_id: int, decision: Decision, step: Action, at: datetime
+    ) -> None:
+        """An audit row with outcome dry-run: what would have been sent. No intent."""
+        async with self._transaction() as conn:
+            ruleset = await self._ruleset_of(conn, tick_id)
+            row = trail.for_decision(
+                decision,
+                step=step,
+                outcome=Outcome.DRY_RUN,
+                at=at,
+                tick_id=tick_id,
+                ruleset=ruleset,
+            )
+            await trail.append(conn, [row])
+
+    @staticmethod
+    async def _ruleset_of(conn: AsyncConnection, tick_id: int) -> str:
+        query = select(ticks.c.ruleset).where(ticks.c.id == tick_id)
+        ruleset = (await conn.execute(query)).scalar_one_or_none()
+        if ruleset is None:
+            raise ValueError(f"no tick {tick_id}: start_tick first")
+        return str(ruleset)
+
+    # queries
+
+    async def audit(
+        self,
+        *,
+        campaign_id: str | None = None,
+        rule: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRow]:
+        """The audit trail, newest first, filtered by every argument given."""
+        async with self._transaction() as conn:
+            return await trail.query(
+                conn, campaign_id=campaign_id, rule=rule, since=since, limit=limit
+            )
+
+    # holds and leases
+
+    async def add_hold(
+        self, *, campaign_id: str, until: datetime, reason: str, at: datetime
+    ) -> None:
+        """Hold the campaign until `until`, replacing any earlier hold on it."""
+        hold = Hold(campaign_id=campaign_id, until=until, reason=reason, created_at=at)
+        async with self._transaction() as conn:
+            await holds.put_hold(conn, hold)
+
+    async def release_hold(self, campaign_id: str, *, at: datetime) -> bool:
+        """Remove the campaign's hold; True if a hold was in force at `at`."""
+        async with self._transaction() as conn:
+            return await holds.delete_hold(conn, campaign_id, at=at)
+
+    async def holds(self, *, at: datetime) -> list[Hold]:
+        """Holds in force at `at`, by campaign id."""
+        async with self._transaction() as conn:
+            return await holds.holds_in_force(conn, at=at)
+
+    async def acquire_lease(self, *, name: str, owner: str, at: datetime, ttl: timedelta) -> bool:
+        """True if `owner` now holds the lease until `at + ttl` (it was free, expired, or
+        already ours); False if another owner holds it. Atomic across processes."""
+        async with self._transaction() as conn:
+            return await holds.take_lease(conn, name=name, owner=owner, at=at, ttl=ttl)
+
+    async def release_lease(self, *, name: str, owner: str) -> None:
+        """Give the lease up, if `owner` holds it."""
+        async with self._transaction() as conn:
+            await holds.drop_lease(conn, name=name, owner=owner)
+
+    # retention
+
+    async def prune(self, *, before: datetime) -> int:
+        """Delete decisions, settled audit rows, closed intents and unreferenced ticks older
+        than `before`; never an open or unknown intent. Returns the rows deleted."""
+        async with self._transaction() as conn:
+            return await retention.prune(conn, before=before)

@@ -1,0 +1,166 @@
+"""The schema, as SQLAlchemy Core tables on one MetaData (Alembic's `target_metadata`).
+
+Every instant is a `UtcDateTime`. Enumerations (status, outcome, state, mode) are stored
+as their string values so that the audit trail reads plainly in any SQL console.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from lifecycle.store.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Intents in these states still block their campaign: the step may or may not have happened.
+UNRESOLVED_STATES = ("open", "unknown")
+_UNRESOLVED_SQL = text("state IN ('open', 'unknown')")
+
+ticks = Table(
+    "ticks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("ruleset", String, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("campaigns", Integer),
+    Column("actions", Integer),
+    Column("error", Text),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    # True when `since` is only the API's date_updated for a campaign first seen in it.
+    Column("estimated", Boolean, nullable=False),
+    Index(None, "campaign_id", "id"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("campaign_id", String, nullable=False),
+    Column("campaign_name", String, nullable=False),
+    Column("status", String),
+    Column("rule", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("steps", String, nullable=False),
+    Column("mode", String),
+    Column("kind", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ruleset", String, nullable=False),
+    CheckConstraint("kind IN ('action', 'skipped', 'shadowed')", name="kind"),
+    Index(None, "campaign_id", "at"),
+)
+
+intents = Table(
+    "intents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
+    Column("campaign_id", String, nullable=False),
+    Column("campaign_name", String, nullable=False),
+    Column("rule", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("step", String, nullable=False),
+    Column("mode", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ruleset", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    CheckConstraint("state IN ('open', 'unknown', 'succeeded', 'failed')", name="state"),
+    Index(None, "campaign_id", "created_at"),
+    # Invariant 2: at most one step in flight (or of unknown outcome) per campaign.
+    Index(
+        "uq_intents_one_unresolved_per_campaign",
+        "campaign_id",
+        unique=True,
+        sqlite_where=_UNRESOLVED_SQL,
+        postgresql_where=_UNRESOLVED_SQL,
+    ),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("tick_id", Integer, ForeignKey("ticks.id"), index=True),
+    Column("intent_id", Integer, ForeignKey("intents.id"), index=True),
+    Column("campaign_id", String, nullable=False),
+    Column("campaign_name", String, nullable=False),
+    Column("rule", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("step", String),
+    Column("outcome", String, nullable=False),
+    Column("http_status", Integer),
+    Column("request_id", String),
+    Column("error", Text),
+    Column("reason", Text, nullable=False),
+    Column("ruleset", String, nullable=False),
+    Column("mode", String),
+    CheckConstraint(
+        "outcome IN ('intent', 'succeeded', 'failed', 'unknown', 'dry-run', 'skipped')",
+        name="outcome",
+    ),
+    Index(None, "campaign_id", "id"),
+    Index(None, "rule", "id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("campaign_id", String, primary_key=True),
+    Column("until", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("owner", String, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
