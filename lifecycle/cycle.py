@@ -129,7 +129,9 @@ class Reconciler:
             leading = False
         self.metrics.leader.set(1 if leading else 0)
         if not leading:
-            log.info("another lifecycle process holds the lease for %s; standing by", self.account_sid)
+            log.info(
+                "another lifecycle process holds the lease for %s; standing by", self.account_sid
+            )
         return leading
 
     async def _finish(self, tick_id: int | None, report: TickReport) -> None:
@@ -177,7 +179,9 @@ class Reconciler:
             try:
                 campaign = await self.client.get_campaign(intent.campaign_id)
             except ApiError as exc:
-                log.warning("cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc)
+                log.warning(
+                    "cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc
+                )
                 continue
             applied = campaign.status == intent.expected
             await self.store.resolve_intent(
@@ -197,7 +201,9 @@ class Reconciler:
                 n, ok = await self._carry_out(tick_id, decision, plan.at)
             except RateLimited as exc:
                 # Not applied; the limiter already holds every caller back. The rest re-plan next tick.
-                log.warning("rate limited by Exotel for %.0fs; remaining decisions wait", exc.retry_after)
+                log.warning(
+                    "rate limited by Exotel for %.0fs; remaining decisions wait", exc.retry_after
+                )
                 failed += 1
                 break
             sent += n
@@ -207,9 +213,9 @@ class Reconciler:
     async def _carry_out(self, tick_id: int, decision: Decision, at: datetime) -> tuple[int, bool]:
         """Send the decision's steps in order; stop at the first one that does not succeed."""
         if decision.mode == Mode.DRY_RUN:
-            for step in decision.steps:
-                await self.store.record_dry_run(tick_id=tick_id, decision=decision, step=step, at=at)
-                self._emit(decision, step, Outcome.DRY_RUN)
+            if await self.store.record_dry_run(tick_id=tick_id, decision=decision, at=at):
+                for step in decision.steps:
+                    self._emit(decision, step, Outcome.DRY_RUN)
             return 0, True
         sent = 0
         for step in decision.steps:
@@ -270,9 +276,7 @@ class Reconciler:
         )
         self.metrics.steps.labels(action=step.value, outcome=outcome.value).inc()
         self._emit(decision, step, outcome, error)
-        log.warning(
-            "%s %s on %s: %s", step.value, outcome.value, decision.campaign_id, error
-        )
+        log.warning("%s %s on %s: %s", step.value, outcome.value, decision.campaign_id, error)
 
     async def _reread(self, campaign_id: str) -> None:
         """After a state conflict, observe the one campaign so the next plan starts from truth."""

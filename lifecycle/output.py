@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from lifecycle.model import Plan
+from lifecycle.store import AuditRow
 
 
 def local_iso(value: datetime | None, tz: ZoneInfo) -> str | None:
@@ -58,24 +59,14 @@ def plan_to_text(plan: Plan, tz: ZoneInfo) -> str:
             f"by {d.rule}: {steps}{dry}\n             {d.reason}"
         )
     for s in plan.skipped:
-        lines.append(f"  {s.kind.value:<8} {s.campaign_id} {s.campaign_name!r} by {s.rule}: {s.reason}")
+        lines.append(
+            f"  {s.kind.value:<8} {s.campaign_id} {s.campaign_name!r} by {s.rule}: {s.reason}"
+        )
     lines.append(f"next wake-up: {local_iso(plan.next_wakeup, tz) or 'none'}")
     return "\n".join(lines)
 
 
-class AuditLike(Protocol):
-    at: datetime
-    campaign_id: str
-    rule: str
-    step: str | None
-    outcome: str
-    http_status: int | None
-    request_id: str | None
-    error: str | None
-    reason: str | None
-
-
-def audit_line(row: AuditLike) -> str:
+def audit_line(row: AuditRow) -> str:
     parts = [
         row.at.isoformat(timespec="seconds"),
         row.campaign_id,

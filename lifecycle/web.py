@@ -59,8 +59,10 @@ async def _read_fields(request: web.Request) -> Mapping[str, object]:
     if request.content_type == "application/json":
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CallbackInvalid(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
+        except UnicodeDecodeError:
+            raise CallbackInvalid("body is not UTF-8") from None
         if not isinstance(body, dict):
             raise CallbackInvalid("JSON body must be an object")
         return body

@@ -297,7 +297,7 @@ async def test_actions_within_lookback_newest_fifty(store: Store, now: datetime)
 
 async def test_dry_run_writes_audit_only(store: Store, now: datetime) -> None:
     t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
-    await store.record_dry_run(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    assert await store.record_dry_run(tick_id=t, decision=decision("c1"), at=now)
     (row,) = await store.audit()
     assert (row.outcome, row.step, row.mode, row.tick_id) == (
         Outcome.DRY_RUN,
@@ -307,6 +307,24 @@ async def test_dry_run_writes_audit_only(store: Store, now: datetime) -> None:
     )
     assert await store.unresolved_intents() == []
     assert (await store.history(at=now)).open_intents == frozenset()
+
+
+async def test_dry_run_is_written_once_per_episode(store: Store, now: datetime) -> None:
+    t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
+    two_steps = replace(
+        decision("c1", rule="complete", action=Action.COMPLETE),
+        steps=(Action.PAUSE, Action.COMPLETE),
+    )
+    assert await store.record_dry_run(tick_id=t, decision=two_steps, at=now)
+    assert not await store.record_dry_run(
+        tick_id=t, decision=two_steps, at=now + timedelta(minutes=1)
+    )
+    assert [r.step for r in await store.audit()] == [Action.COMPLETE, Action.PAUSE]
+    # Another outcome in between (here a skip) starts a new episode.
+    skipped = Skip("c1", "name-c1", "complete", Action.COMPLETE, "held until Monday")
+    await store.record_plan(t, Plan(at=now, ruleset=RULESET, skipped=(skipped,)))
+    assert await store.record_dry_run(tick_id=t, decision=two_steps, at=now + timedelta(minutes=2))
+    assert len(await store.audit()) == 5
 
 
 async def test_plan_is_recorded_for_why(store: Store, now: datetime) -> None:
@@ -378,11 +396,11 @@ async def test_repeated_skip_is_audited_once(store: Store, now: datetime) -> Non
 
 async def test_audit_filters_order_and_json(store: Store, now: datetime) -> None:
     t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
-    for minute, (cid, rule) in enumerate([("c1", "r1"), ("c2", "r1"), ("c1", "r2"), ("c1", "r1")]):
+    rows = [("c1", "r1", Action.PAUSE), ("c2", "r1", Action.PAUSE), ("c1", "r2", Action.PAUSE)]
+    for minute, (cid, rule, action) in enumerate([*rows, ("c1", "r1", Action.ARCHIVE)]):
         await store.record_dry_run(
             tick_id=t,
-            decision=decision(cid, rule=rule),
-            step=Action.PAUSE,
+            decision=decision(cid, rule=rule, action=action),
             at=now + timedelta(minutes=minute),
         )
 
@@ -410,7 +428,7 @@ async def test_audit_filters_order_and_json(store: Store, now: datetime) -> None
     assert row["at"] == "2026-11-27T13:33:00+00:00"
     assert (row["outcome"], row["step"], row["mode"], row["ruleset"]) == (
         "dry-run",
-        "pause",
+        "archive",
         "enforce",
         RULESET,
     )
@@ -524,7 +542,7 @@ async def test_prune_keeps_unresolved_intents(store: Store, now: datetime) -> No
     )
     await store.record_outcome(stuck, outcome=Outcome.UNKNOWN, at=old)
     recent = await tick(store, now)
-    await store.record_dry_run(tick_id=recent, decision=decision("new"), step=Action.PAUSE, at=now)
+    await store.record_dry_run(tick_id=recent, decision=decision("new"), at=now)
 
     deleted = await store.prune(before=now - timedelta(days=90))
 

@@ -219,21 +219,31 @@ class Store:
             entry = trail.for_intent(row, outcome=outcome, at=at, reason=reason, error=failure)
             await trail.append(conn, [entry])
 
-    async def record_dry_run(
-        self, *, tick_id: int, decision: Decision, step: Action, at: datetime
-    ) -> None:
-        """An audit row with outcome dry-run: what would have been sent. No intent."""
+    async def record_dry_run(self, *, tick_id: int, decision: Decision, at: datetime) -> bool:
+        """Audit rows with outcome dry-run, one per step: what would have been sent. No intent.
+
+        A dry-run rule matches on every tick, so the rows are written once per episode: not
+        again while the newest row for that campaign and rule is a dry run of the same
+        action. Returns whether rows were written."""
         async with self._transaction() as conn:
+            newest = await trail.newest_per_rule(conn, [decision.campaign_id])
+            last = newest.get((decision.campaign_id, decision.rule))
+            if last is not None and last[:2] == (Outcome.DRY_RUN.value, decision.action.value):
+                return False
             ruleset = await self._ruleset_of(conn, tick_id)
-            row = trail.for_decision(
-                decision,
-                step=step,
-                outcome=Outcome.DRY_RUN,
-                at=at,
-                tick_id=tick_id,
-                ruleset=ruleset,
-            )
-            await trail.append(conn, [row])
+            rows = [
+                trail.for_decision(
+                    decision,
+                    step=step,
+                    outcome=Outcome.DRY_RUN,
+                    at=at,
+                    tick_id=tick_id,
+                    ruleset=ruleset,
+                )
+                for step in decision.steps
+            ]
+            await trail.append(conn, rows)
+            return True
 
     @staticmethod
     async def _ruleset_of(conn: AsyncConnection, tick_id: int) -> str:

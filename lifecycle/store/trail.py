@@ -79,7 +79,7 @@ async def append_skips(
 ) -> None:
     """Audit rows for skipped rules, leaving out those that would repeat the newest row."""
     wanted = [s for s in skips if s.kind == SkipKind.SKIPPED]
-    newest = await _newest_per_rule(conn, [s.campaign_id for s in wanted])
+    newest = await newest_per_rule(conn, [s.campaign_id for s in wanted])
     rows = [
         _skip_row(s, at=at, tick_id=tick_id, ruleset=ruleset)
         for s in wanted
@@ -113,7 +113,7 @@ def _skip_row(skip: Skip, *, at: datetime, tick_id: int, ruleset: str) -> dict[s
     }
 
 
-async def _newest_per_rule(
+async def newest_per_rule(
     conn: AsyncConnection, campaign_ids: Sequence[str]
 ) -> dict[tuple[str, str], _Summary]:
     found: dict[tuple[str, str], _Summary] = {}
