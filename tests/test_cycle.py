@@ -1,0 +1,268 @@
+"""Whole ticks, end to end: the simulator over loopback HTTP, a real database, a fixed clock.
+
+The shipped rules.yaml is used as written. The clock starts on Friday 27 November 2026 at
+19:00 in Mumbai, the moment business hours close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from lifecycle import engine
+from lifecycle.client import ExotelClient, RateLimiter
+from lifecycle.clock import FixedClock
+from lifecycle.cycle import Reconciler, TickOptions
+from lifecycle.model import Action, Decision, Mode, Outcome, Status
+from lifecycle.rules import load_rules
+from lifecycle.simulator import Fault, Simulator
+from lifecycle.store import Store
+
+RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
+IST = RULES.timezone
+
+
+@pytest.fixture
+async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
+    async with ExotelClient(
+        base_url=sim_url,
+        account_sid=sim.config.account_sid,
+        api_key=sim.config.api_key,
+        api_token=sim.config.api_token,
+        limiter=RateLimiter(6000),
+        timeout=2.0,
+        sleep=_no_sleep,  # read retries back off on the fake clock's terms: not at all
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def reconciler(client: ExotelClient, store: Store, sim_clock: FixedClock) -> Reconciler:
+    return Reconciler(
+        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1"
+    )
+
+
+def seed(sim: Simulator) -> dict[str, str]:
+    now = sim.clock.now()
+    morning = now.astimezone(IST).replace(hour=9, minute=30)
+    return {
+        "running": sim.add_campaign(
+            name="running", status=Status.IN_PROGRESS, send_at=morning, end_at=now + timedelta(days=3),
+            numbers=50_000,
+        ),
+        "ended": sim.add_campaign(
+            name="ended", status=Status.IN_PROGRESS, send_at=morning, end_at=now - timedelta(hours=1),
+            numbers=50_000,
+        ),
+        "old": sim.add_campaign(
+            name="old", status=Status.COMPLETED, numbers=10, done=10,
+            date_created=now - timedelta(days=20), date_updated=now - timedelta(days=8),
+        ),
+        "by-hand": sim.add_campaign(
+            name="by-hand", status=Status.PAUSED, send_at=morning, end_at=now + timedelta(days=3),
+            date_updated=now - timedelta(hours=2),
+        ),
+        "fresh": sim.add_campaign(
+            name="fresh", status=Status.COMPLETED, numbers=10, done=10,
+            date_updated=now - timedelta(days=1),
+        ),
+    }  # fmt: skip
+
+
+def puts(sim: Simulator) -> list[tuple[str, object]]:
+    return [(r.path.rsplit("/", 1)[-1], r.body) for r in sim.requests if r.method == "PUT"]
+
+
+def wrapped(action: str) -> dict[str, object]:
+    return {"campaigns": [{"action": action}]}
+
+
+@pytest.fixture
+def seeded(sim: Simulator) -> dict[str, str]:
+    # The end_at lag keeps "ended" running past its end, as Exotel's scheduler can.
+    sim.config = replace(sim.config, end_at_lag=timedelta(hours=2))
+    return seed(sim)
+
+
+async def test_a_tick_sends_exactly_the_planned_puts_and_a_second_sends_nothing(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, client: ExotelClient,
+    store: Store,
+) -> None:  # fmt: skip
+    ids = seeded
+    expected = engine.plan(
+        await client.list_campaigns(),
+        RULES,
+        await store.history(at=sim.clock.now()),
+        sim.clock.now(),
+    )
+    assert {(d.campaign_id, d.steps) for d in expected.decisions} == {
+        (ids["running"], (Action.PAUSE,)),
+        (ids["ended"], (Action.PAUSE, Action.COMPLETE)),
+        (ids["old"], (Action.ARCHIVE,)),
+    }
+    sim.requests.clear()
+
+    report = await reconciler.tick()
+
+    assert report.ok and report.sent == 4
+    assert sorted(puts(sim), key=str) == sorted(
+        [
+            (ids["running"], wrapped("pause")),
+            (ids["ended"], wrapped("pause")),
+            (ids["ended"], wrapped("complete")),
+            (ids["old"], wrapped("archive")),
+        ],
+        key=str,
+    )
+    # One list call and the PUTs: no GET before each PUT.
+    assert [r.method for r in sim.requests].count("GET") == 1
+    assert sim.campaign(ids["running"]).status == Status.PAUSED
+    assert sim.campaign(ids["ended"]).status == Status.COMPLETED
+    assert sim.campaign(ids["old"]).status == Status.ARCHIVED
+    assert sim.campaign(ids["by-hand"]).status == Status.PAUSED
+    # Every PUT has its intent and its outcome in the audit trail, intent first.
+    trail = list(reversed(await store.audit(limit=100)))
+    for campaign_id, body in puts(sim):
+        step = body["campaigns"][0]["action"]  # type: ignore[index]
+        outcomes = [r.outcome for r in trail if r.campaign_id == campaign_id and r.step == step]
+        assert outcomes == [Outcome.INTENT, Outcome.SUCCEEDED]
+    assert all(r.ruleset == RULES.hash for r in trail)
+
+    sim.requests.clear()
+    second = await reconciler.tick()
+    assert second.ok and second.sent == 0 and puts(sim) == []
+
+
+async def test_ownership_resumes_only_what_the_rule_paused(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, sim_clock: FixedClock
+) -> None:
+    await reconciler.tick()
+    # Saturday 10:00 in Mumbai: business hours open again.
+    sim_clock.set(sim_clock.now().astimezone(IST).replace(day=28, hour=10, minute=0))
+    sim.requests.clear()
+
+    report = await reconciler.tick()
+
+    assert report.ok
+    assert puts(sim) == [(seeded["running"], wrapped("resume"))]
+    assert sim.campaign(seeded["by-hand"]).status == Status.PAUSED
+
+
+async def test_a_lost_answer_is_resolved_by_rereading_not_by_sending_again(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="drop_after_apply", method="PUT", path_contains=seeded["running"]))
+
+    first = await reconciler.tick()
+
+    assert first.ok
+    assert sim.campaign(seeded["running"]).status == Status.PAUSED  # it was applied
+    (open_intent,) = await store.unresolved_intents()
+    assert (open_intent.campaign_id, open_intent.state) == (seeded["running"], "unknown")
+    sim.requests.clear()
+
+    await reconciler.tick()
+
+    assert await store.unresolved_intents() == []
+    assert puts(sim) == []  # resolved by a GET, not by a second PUT
+    rows = await store.audit(campaign_id=seeded["running"])
+    assert [r.outcome for r in rows][:2] == [Outcome.SUCCEEDED, Outcome.UNKNOWN]
+    assert "resolved by re-reading: campaign is paused" in rows[0].reason
+
+
+async def test_a_crash_between_intent_and_put_sends_the_step_once(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    now = sim.clock.now()
+    tick = await store.start_tick(at=now, ruleset=RULES.hash, dry_run=False)
+    decision = Decision(
+        seeded["running"], "running", Status.IN_PROGRESS, "pause-outside-business-hours",
+        Action.PAUSE, (Action.PAUSE,), Mode.ENFORCE, "outside business-hours",
+    )  # fmt: skip
+    await store.open_intent(tick_id=tick, decision=decision, step=Action.PAUSE, at=now)
+    # ... and the process died here, before the PUT left.
+
+    await reconciler.tick()
+
+    assert [c for c, _ in puts(sim)].count(seeded["running"]) == 1
+    rows = await store.audit(campaign_id=seeded["running"])
+    assert [r.outcome for r in reversed(rows)] == [
+        Outcome.INTENT,
+        Outcome.FAILED,  # resolved: the campaign was still running
+        Outcome.INTENT,
+        Outcome.SUCCEEDED,
+    ]
+
+
+async def test_rate_limited_action_is_recorded_and_retried_next_tick(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="429", method="PUT", seconds=0.01))
+
+    first = await reconciler.tick()
+
+    assert first.ok and first.failed == 1 and first.sent == 0
+    (row,) = [r for r in await store.audit() if r.outcome == Outcome.FAILED]
+    assert row.http_status == 429 and "RateLimited" in (row.error or "")
+    assert await store.unresolved_intents() == []
+
+    second = await reconciler.tick()
+    assert second.ok and second.sent == 4
+
+
+async def test_global_dry_run_sends_nothing_and_records_once(
+    sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
+    sim_clock: FixedClock,
+) -> None:  # fmt: skip
+    dry = Reconciler(
+        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1",
+        options=TickOptions(dry_run=True),
+    )  # fmt: skip
+    await dry.tick()
+    await dry.tick()
+
+    assert puts(sim) == []
+    rows = await store.audit(limit=100)
+    assert {r.outcome for r in rows} == {Outcome.DRY_RUN}
+    assert len(rows) == 4  # pause, pause+complete, archive: once, though two ticks matched
+
+
+async def test_a_failed_tick_is_recorded_and_the_next_one_runs(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="503", method="GET", times=4))  # every attempt of one tick
+
+    failed = await reconciler.tick()
+
+    assert not failed.ok and "ApiUnavailable" in (failed.error or "")
+    tick = await store.last_tick()
+    assert tick is not None and tick.error == failed.error
+    assert puts(sim) == []
+
+    assert (await reconciler.tick()).ok
+
+
+async def test_only_the_lease_holder_acts(
+    sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
+    sim_clock: FixedClock,
+) -> None:  # fmt: skip
+    def daemon(owner: str) -> Reconciler:
+        return Reconciler(
+            client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
+            account_sid="acme1", options=TickOptions(lease_owner=owner),
+        )  # fmt: skip
+
+    first, second = daemon("host-a:1"), daemon("host-b:2")
+    assert (await second.tick()).ok
+    standby = await first.tick()
+    assert standby.standby and standby.sent == 0
+    assert len(puts(sim)) == 4
+
+
+async def _no_sleep(_: float) -> None:
+    return None
