@@ -137,7 +137,9 @@ def plan(rules_path: Path | None, at_text: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False)
+@click.argument(
+    "path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
@@ -148,7 +150,9 @@ def check(path: Path | None, strict: bool) -> None:
         _fail(f"{path}: cannot read: {exc}", 2)
     report = check_rules(text, filename=str(path))
     for problem in report.errors + report.warnings:
-        click.echo(f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True)
+        click.echo(
+            f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
+        )
     if report.errors:
         sys.exit(2)
     if strict and report.warnings:
@@ -246,7 +250,9 @@ def holds() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--campaigns", "count", type=click.IntRange(0, 100_000), default=25, show_default=True)
+@click.option(
+    "--campaigns", "count", type=click.IntRange(0, 100_000), default=25, show_default=True
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--status-style", type=click.Choice(["pascal", "lower"]), default="pascal")
 @click.option("--end-at", "end_at", type=click.Choice(["completed", "paused"]), default="completed")

@@ -115,9 +115,7 @@ async def explain_campaign(
     async with open_store(settings) as store:
         if store is not None:
             await store.ensure_current()
-        history = (
-            await store.history(at=at, campaign_ids=[campaign_id]) if store else History()
-        )
+        history = await store.history(at=at, campaign_ids=[campaign_id]) if store else History()
         if campaign is not None:
             lines += _rule_verdicts(campaign, ruleset, history, at)
         if store is None:

@@ -58,7 +58,12 @@ class RulesFile:
         try:
             data = self.path.read_bytes()
         except OSError as exc:
-            log.error("cannot read %s (%s); keeping ruleset %s", self.path, exc.strerror, self.current.hash)
+            log.error(
+                "cannot read %s (%s); keeping ruleset %s",
+                self.path,
+                exc.strerror,
+                self.current.hash,
+            )
             return False
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if digest in (self.current.hash, self._rejected):
@@ -68,7 +73,9 @@ class RulesFile:
         except (RulesError, UnicodeDecodeError) as exc:
             self._rejected = digest
             self._metrics.rules_reloads.labels(result="rejected").inc()
-            log.error("rejected edit of %s; keeping ruleset %s:\n%s", self.path, self.current.hash, exc)
+            log.error(
+                "rejected edit of %s; keeping ruleset %s:\n%s", self.path, self.current.hash, exc
+            )
             return False
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
         self.current = ruleset
@@ -153,7 +160,8 @@ async def run_daemon(
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
                 lease_owner=None if options.once else _owner_id(),
-                lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
+                lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60))
+                * options.clock.speed,
                 on_step=options.on_step,
             ),
             metrics=metrics,
@@ -211,8 +219,10 @@ async def _serve(
     )
     await stop.wait()
     log.info("stop requested: finishing the step in flight")
-    scheduler.shutdown(wait=False)
+    # Pause first: shutting the scheduler down would cancel the running tick mid-step.
+    scheduler.pause()
     await ticker.drain()
+    scheduler.shutdown(wait=False)
 
 
 async def _prune(reconciler: Reconciler, settings: Settings) -> None:

@@ -138,7 +138,9 @@ async def run_demo(
     return code
 
 
-def _intro(echo: Callable[[str], None], base_url: str, db_path: Path, names: dict[str, str]) -> None:
+def _intro(
+    echo: Callable[[str], None], base_url: str, db_path: Path, names: dict[str, str]
+) -> None:
     echo(
         "lifecycle demo: simulator at "
         f"{base_url}, audit trail in {db_path}\n"

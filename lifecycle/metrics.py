@@ -50,7 +50,10 @@ class Metrics:
             registry=r,
         )
         self.campaigns = Gauge(
-            "lifecycle_campaigns", "Campaigns seen in the last poll, by status", ["status"], registry=r
+            "lifecycle_campaigns",
+            "Campaigns seen in the last poll, by status",
+            ["status"],
+            registry=r,
         )
         self.rules_reloads = Counter(
             "lifecycle_rules_reloads", "Rules file reloads, by result", ["result"], registry=r

@@ -1,0 +1,385 @@
+"""Conditions on one campaign, compiled from a rule's `match:` and `when:`.
+
+Each condition is a frozen value that answers two questions, purely:
+- `evaluate(facts)`: does it hold now, and why (or why not), in words for the audit trail;
+- `wakeups(facts)`: the instants after which its answer could change by time alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from fnmatch import fnmatchcase
+from typing import Protocol
+
+from lifecycle.model import Action, Campaign, History, Status
+from lifecycle.rules.calendar import Calendar
+from lifecycle.rules.duration import format_duration
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A calendar as seen from one instant: open or not, and the changes either side."""
+
+    is_open: bool
+    previous: datetime | None
+    next: datetime | None
+
+    @classmethod
+    def of(cls, calendar: Calendar, now: datetime) -> Moment:
+        return cls(calendar.is_open(now), calendar.previous_change(now), calendar.next_change(now))
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a condition may look at: one campaign, the audit history, and the instant.
+
+    `moments` may carry each calendar's state at `now`, computed once per tick rather
+    than once per campaign; a calendar missing from it is asked directly.
+    """
+
+    campaign: Campaign
+    history: History
+    now: datetime
+    tz: tzinfo  # only for writing instants in reasons
+    moments: Mapping[str, Moment] = dataclasses.field(default_factory=dict)
+
+    def show(self, instant: datetime) -> str:
+        return instant.astimezone(self.tz).isoformat(timespec="seconds")
+
+    def moment(self, calendar: Calendar) -> Moment:
+        known = self.moments.get(calendar.name)
+        return known if known is not None else Moment.of(calendar, self.now)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matched: bool
+    reason: str
+
+
+class Condition(Protocol):
+    def evaluate(self, facts: Facts) -> Verdict: ...
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]: ...
+
+
+class _Timeless:
+    """Mixin for conditions whose answer never changes while the campaign stays as it is."""
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        return iter(())
+
+
+def _words(values: tuple[str, ...] | frozenset[str]) -> str:
+    ordered = sorted(values) if isinstance(values, frozenset) else list(values)
+    return " or ".join(ordered)
+
+
+@dataclass(frozen=True)
+class StatusIn(_Timeless):
+    statuses: frozenset[Status]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        status = facts.campaign.status
+        if status in self.statuses:
+            return Verdict(True, f"status is {status}")
+        wanted = _words(frozenset(s.value for s in self.statuses))
+        return Verdict(False, f"status is {status}, rule wants {wanted}")
+
+
+@dataclass(frozen=True)
+class NameGlob(_Timeless):
+    patterns: tuple[str, ...]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        name = facts.campaign.name
+        for pattern in self.patterns:
+            if fnmatchcase(name, pattern):
+                return Verdict(True, f"name {name!r} matches {pattern!r}")
+        return Verdict(False, f"name {name!r} does not match {_words(self.patterns)}")
+
+
+@dataclass(frozen=True)
+class NameRegex(_Timeless):
+    pattern: re.Pattern[str]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        name = facts.campaign.name
+        found = self.pattern.search(name) is not None
+        verb = "matches" if found else "does not match"
+        return Verdict(found, f"name {name!r} {verb} /{self.pattern.pattern}/")
+
+
+@dataclass(frozen=True)
+class FieldIn(_Timeless):
+    """An exact match on a plain string field of the campaign (`type`, `caller_id`)."""
+
+    field: str
+    values: tuple[str, ...]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        actual = str(getattr(facts.campaign, self.field))
+        if actual in self.values:
+            return Verdict(True, f"{self.field} is {actual!r}")
+        wanted = " or ".join(repr(v) for v in self.values)
+        return Verdict(False, f"{self.field} is {actual!r}, rule wants {wanted}")
+
+
+@dataclass(frozen=True)
+class CustomField(_Timeless):
+    text: str
+    whole: bool  # equals (True) or contains (False)
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        actual = facts.campaign.custom_field
+        found = actual == self.text if self.whole else self.text in actual
+        verbs = ("equals", "does not equal") if self.whole else ("contains", "does not contain")
+        return Verdict(found, f"custom_field {actual!r} {verbs[not found]} {self.text!r}")
+
+
+def _instant(campaign: Campaign, field: str) -> datetime | None:
+    value: datetime | None = getattr(campaign, field)
+    return value
+
+
+@dataclass(frozen=True)
+class InstantPassed:
+    """`send_at: passed`: the campaign's instant is at or before now."""
+
+    field: str
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        at = _instant(facts.campaign, self.field)
+        if at is None:
+            return Verdict(False, f"no {self.field}")
+        if at <= facts.now:
+            return Verdict(True, f"{self.field} {facts.show(at)} passed")
+        return Verdict(False, f"{self.field} {facts.show(at)} not passed")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        at = _instant(facts.campaign, self.field)
+        if at is not None:
+            yield at
+
+
+@dataclass(frozen=True)
+class InstantWithin:
+    """`end_at: {within: 2h}`: the instant lies in `[now, now + window]`."""
+
+    field: str
+    window: timedelta
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        at = _instant(facts.campaign, self.field)
+        if at is None:
+            return Verdict(False, f"no {self.field}")
+        span = format_duration(self.window)
+        if facts.now <= at <= facts.now + self.window:
+            return Verdict(True, f"{self.field} {facts.show(at)} is within the next {span}")
+        return Verdict(False, f"{self.field} {facts.show(at)} is not within the next {span}")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        at = _instant(facts.campaign, self.field)
+        if at is not None:
+            yield at - self.window
+            yield at + timedelta(microseconds=1)  # the window is closed: it ends just after
+
+
+@dataclass(frozen=True)
+class Age:
+    """`age: 30d`: created at least that long ago."""
+
+    minimum: timedelta
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        created = facts.campaign.date_created
+        if created is None:
+            return Verdict(False, "no date_created")
+        age = facts.now - created
+        held = age >= self.minimum
+        sign = "≥" if held else "<"
+        return Verdict(held, f"created {format_duration(age)} ago ({sign} {_min(self.minimum)})")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        if facts.campaign.date_created is not None:
+            yield facts.campaign.date_created + self.minimum
+
+
+def _min(minimum: timedelta) -> str:
+    return format_duration(minimum)
+
+
+def status_since(facts: Facts) -> datetime | None:
+    """When the campaign entered its status: the store's record, else `date_updated`."""
+    since = facts.history.status_since.get(facts.campaign.id)
+    return since if since is not None else facts.campaign.date_updated
+
+
+@dataclass(frozen=True)
+class InStatusFor:
+    """`in_status_for: 7d`: in the current status for at least that long."""
+
+    minimum: timedelta
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        since = status_since(facts)
+        status = facts.campaign.status
+        if since is None:
+            return Verdict(False, f"{status} since an unknown time")
+        spent = facts.now - since
+        held = spent >= self.minimum
+        sign = "≥" if held else "<"
+        return Verdict(held, f"{status} for {format_duration(spent)} ({sign} {_min(self.minimum)})")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        since = status_since(facts)
+        if since is not None:
+            yield since + self.minimum
+
+
+@dataclass(frozen=True)
+class PausedBy(_Timeless):
+    """`paused_by: RULE`: paused, and the last thing this daemon did was a pause under RULE."""
+
+    rule: str
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        if facts.campaign.status != Status.PAUSED:
+            return Verdict(False, f"status is {facts.campaign.status}, not paused by {self.rule}")
+        last = facts.history.last_action(facts.campaign.id)
+        if last is None:
+            return Verdict(False, "paused, but not by this daemon (paused by hand)")
+        if last.step != Action.PAUSE:
+            return Verdict(False, f"paused by hand after our {last.step} at {facts.show(last.at)}")
+        if last.rule != self.rule:
+            return Verdict(False, f"paused by rule {last.rule}, not {self.rule}")
+        return Verdict(True, f"paused by {self.rule} at {facts.show(last.at)}")
+
+
+@dataclass(frozen=True)
+class FailureRate(_Timeless):
+    above: float
+    min_calls: int
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        done = facts.campaign.calls_done
+        rate = facts.campaign.failure_rate
+        if rate is None:
+            return Verdict(False, "no calls done yet")
+        if done < self.min_calls:
+            return Verdict(False, f"only {done} calls done (< {self.min_calls} needed)")
+        held = rate > self.above
+        sign = ">" if held else "≤"
+        return Verdict(held, f"failure rate {rate:.0%} over {done} calls ({sign} {self.above:.0%})")
+
+
+@dataclass(frozen=True)
+class Counter(_Timeless):
+    """One test on `campaign.stats[key]` (a missing key counts as 0)."""
+
+    key: str
+    op: str  # "above", "below" or "equals"
+    value: int
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        actual = facts.campaign.stats.get(self.key, 0)
+        held = {
+            "above": actual > self.value,
+            "below": actual < self.value,
+            "equals": actual == self.value,
+        }[self.op]
+        symbol = {"above": ">", "below": "<", "equals": "="}[self.op]
+        if held:
+            return Verdict(True, f"{self.key} is {actual} ({symbol} {self.value})")
+        return Verdict(False, f"{self.key} is {actual}, rule wants {symbol} {self.value}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """`when: {inside: CAL}` / `{outside: CAL}`, evaluated on the calendar's wall clock."""
+
+    calendar: Calendar
+    inside: bool
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        moment = facts.moment(self.calendar)
+        return Verdict(moment.is_open == self.inside, self.describe(moment, facts.now))
+
+    def describe(self, moment: Moment, now: datetime) -> str:
+        cal = self.calendar
+        if moment.is_open:
+            until = f" until {_wall(moment.next, now, cal)}" if moment.next else ""
+            return f"inside {cal.name}{until}"
+        parts = [f"closed since {_wall(moment.previous, now, cal)}"] if moment.previous else []
+        if moment.next:
+            parts.append(f"opens {_wall(moment.next, now, cal, zone=False)}")
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"outside {cal.name}{detail}"
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        following = facts.moment(self.calendar).next
+        if following is not None:
+            yield following
+
+
+def _wall(instant: datetime, now: datetime, cal: Calendar, *, zone: bool = True) -> str:
+    """`19:00 Asia/Kolkata` today, `Mon 09:30` this week, else the date."""
+    local, today = instant.astimezone(cal.tz), now.astimezone(cal.tz)
+    days = abs((local.date() - today.date()).days)
+    form = "%H:%M" if days == 0 else "%a %H:%M" if days < 7 else "%Y-%m-%d %H:%M"
+    suffix = f" {cal.tz.key}" if zone else ""
+    return local.strftime(form) + suffix
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Condition, ...]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        reasons: list[str] = []
+        for part in self.parts:
+            verdict = part.evaluate(facts)
+            if not verdict.matched:
+                return verdict
+            reasons.append(verdict.reason)
+        return Verdict(True, "; ".join(reasons) or "matches every campaign")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        for part in self.parts:
+            yield from part.wakeups(facts)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Condition, ...]
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        reasons: list[str] = []
+        for part in self.parts:
+            verdict = part.evaluate(facts)
+            if verdict.matched:
+                return verdict
+            reasons.append(verdict.reason)
+        return Verdict(False, f"none of: {'; '.join(reasons)}")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        for part in self.parts:
+            yield from part.wakeups(facts)
+
+
+@dataclass(frozen=True)
+class Not:
+    """`not:`: holds when the inner conditions (all of them together) do not."""
+
+    inner: Condition
+
+    def evaluate(self, facts: Facts) -> Verdict:
+        verdict = self.inner.evaluate(facts)
+        return Verdict(not verdict.matched, f"not ({verdict.reason})")
+
+    def wakeups(self, facts: Facts) -> Iterator[datetime]:
+        return self.inner.wakeups(facts)

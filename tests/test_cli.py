@@ -1,0 +1,273 @@
+"""The command line as a user runs it: real processes, a simulator on loopback, a SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lifecycle.clock import SystemClock
+from lifecycle.model import Status
+from lifecycle.simulator import Simulator, SimulatorConfig, running
+
+ROOT = Path(__file__).parents[1]
+KEY, TOKEN = "key-5f1e0c9a7b", "token-c3d8e2f4a1"
+SECRETS = (KEY, TOKEN)
+
+
+@dataclass
+class LiveSim:
+    sim: Simulator
+    url: str
+    ids: dict[str, str]
+
+    def puts(self) -> list[tuple[str, object]]:
+        return [(r.path.rsplit("/", 1)[-1], r.body) for r in self.sim.requests if r.method == "PUT"]
+
+
+def seed(sim: Simulator, now: datetime) -> dict[str, str]:
+    return {
+        "running": sim.add_campaign(
+            name="running", status=Status.IN_PROGRESS, send_at=now - timedelta(hours=1),
+            end_at=now + timedelta(days=30), numbers=500_000, throttle_cpm=1,
+        ),
+        "ended": sim.add_campaign(
+            name="ended", status=Status.IN_PROGRESS, send_at=now - timedelta(hours=3),
+            end_at=now - timedelta(hours=1), numbers=500_000, throttle_cpm=1,
+        ),
+        "old": sim.add_campaign(
+            name="old", status=Status.COMPLETED, numbers=10, done=10,
+            date_created=now - timedelta(days=20), date_updated=now - timedelta(days=8),
+        ),
+    }  # fmt: skip
+
+
+@pytest.fixture
+def live() -> Iterator[LiveSim]:
+    """A simulator on the real clock, served from a thread so that child processes reach it."""
+    config = SimulatorConfig(
+        api_key=KEY, api_token=TOKEN, rate_per_minute=None, end_at_lag=timedelta(hours=2)
+    )
+    sim = Simulator(config, clock=SystemClock())
+    ids = seed(sim, sim.clock.now())
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    urls: list[str] = []
+    done: asyncio.Future[None] = loop.create_future()
+
+    async def serve() -> None:
+        async with running(sim) as url:
+            urls.append(url)
+            ready.set()
+            await done
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield LiveSim(sim, urls[0], ids)
+    loop.call_soon_threadsafe(done.set_result, None)
+    thread.join(10)
+
+
+@pytest.fixture
+def env(live: LiveSim, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "EXOTEL_ACCOUNT_SID": live.sim.config.account_sid,
+        "EXOTEL_API_KEY": KEY,
+        "EXOTEL_API_TOKEN": TOKEN,
+        "EXOTEL_BASE_URL": live.url,
+        "LIFECYCLE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "LIFECYCLE_RULES": str(ROOT / "rules.yaml"),
+        "LIFECYCLE_API_RATE_PER_MINUTE": "6000",
+        "LIFECYCLE_LOG_LEVEL": "DEBUG",
+    }
+
+
+def lifecycle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    for secret in SECRETS:
+        assert secret not in done.stdout and secret not in done.stderr
+    return done
+
+
+def test_check_accepts_the_shipped_rules() -> None:
+    done = lifecycle("check", "rules.yaml")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("rules.yaml: ok (5 rules, 1 calendars, 0 warnings, sha256:")
+
+
+def test_check_reports_every_error_with_a_location(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "timezone: IST\n"
+        "calendars:\n"
+        "  hours:\n"
+        "    weekly:\n"
+        "      mon-fri: [9:30-13:00]\n"
+        "rules:\n"
+        "  - name: stop-at-night\n"
+        "    when: {outside: hours}\n"
+        "    acton: pause\n"
+    )
+    done = lifecycle("check", str(broken))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) >= 3
+    assert all(line.startswith(f"{broken}:") for line in lines), lines
+    assert lines[0].startswith(f"{broken}:1:11: ")
+    assert "Asia/Kolkata" in lines[0]
+
+
+def test_plan_json_is_read_only_and_follows_the_contract(
+    live: LiveSim, env: dict[str, str], tmp_path: Path
+) -> None:
+    at = _next_friday_evening()
+    evening = lifecycle("plan", "--json", "--at", at, env=env)
+    assert evening.returncode == 0, evening.stderr
+    plan = json.loads(evening.stdout)
+    assert set(plan) == {"at", "ruleset", "actions", "skipped", "next_wakeup"}
+    assert plan["at"] == at
+    assert plan["ruleset"].startswith("sha256:")
+    assert plan["next_wakeup"] is not None and plan["next_wakeup"] > at
+    actions = {a["campaign_id"]: a for a in plan["actions"]}
+    assert actions.keys() == set(live.ids.values())
+    running = actions[live.ids["running"]]
+    assert set(running) == {
+        "campaign_id", "campaign_name", "status", "rule", "action", "steps", "mode", "reason",
+    }  # fmt: skip
+    assert (running["status"], running["rule"], running["steps"], running["mode"]) == (
+        "in-progress",
+        "pause-outside-business-hours",
+        ["pause"],
+        "enforce",
+    )
+    assert actions[live.ids["ended"]]["steps"] == ["pause", "complete"]
+    assert actions[live.ids["old"]]["steps"] == ["archive"]
+
+    text = lifecycle("plan", "--at", at, env=env)
+    assert text.returncode == 0 and "pause-outside-business-hours" in text.stdout
+
+    assert live.puts() == []
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_run_once_twice_and_the_audit_trail(live: LiveSim, env: dict[str, str]) -> None:
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+
+    first = lifecycle("run", "--once", env=env)
+    assert first.returncode == 0, first.stderr
+    sent = live.puts()
+    wrapped = [{"campaigns": [{"action": a}]} for a in ("pause", "complete", "archive")]
+    assert sorted(sent, key=str) == sorted(
+        [(live.ids["ended"], wrapped[0]), (live.ids["ended"], wrapped[1]),
+         (live.ids["old"], wrapped[2])],
+        key=str,
+    )  # fmt: skip
+    assert all("@" not in r.url for r in live.sim.requests)
+    assert all(r.authorization_header_present for r in live.sim.requests)
+
+    second = lifecycle("run", "--once", env=env)
+    assert second.returncode == 0 and live.puts() == sent
+
+    audit = lifecycle("audit", "--json", "--limit", "100", env=env)
+    rows = [json.loads(line) for line in audit.stdout.splitlines()]
+    for campaign_id, body in sent:
+        step = body["campaigns"][0]["action"]  # type: ignore[index]
+        outcomes = [
+            r["outcome"] for r in rows if (r["campaign_id"], r["step"]) == (campaign_id, step)
+        ]
+        assert sorted(outcomes) == ["intent", "succeeded"]
+    required = {"at", "campaign_id", "rule", "action", "step", "outcome", "http_status",
+                "request_id", "error", "ruleset"}  # fmt: skip
+    assert all(required <= set(r) for r in rows)
+    assert {r["http_status"] for r in rows if r["outcome"] == "succeeded"} == {200}
+
+    why = lifecycle("why", live.ids["ended"], env=env)
+    assert why.returncode == 0, why.stderr
+    assert "'ended': completed" in why.stdout
+    assert "audit trail (newest first):" in why.stdout
+    assert "complete-after-end" in why.stdout
+
+
+def test_run_refuses_an_old_schema(env: dict[str, str]) -> None:
+    done = lifecycle("run", "--once", env=env)
+    assert done.returncode == 2
+    assert "run `lifecycle db upgrade`" in done.stderr
+
+
+def test_sigterm_stops_the_daemon_cleanly(
+    live: LiveSim, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    port = _free_port()
+    env = {**env, "LIFECYCLE_HTTP": f"127.0.0.1:{port}", "LIFECYCLE_POLL_SECONDS": "3600"}
+    log = tmp_path / "daemon.log"  # a file, not a pipe: DEBUG output would fill a pipe and block
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", "run"], env=env, cwd=ROOT,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            ready = _wait_ready(port)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+        finally:
+            proc.kill()
+    out = err = log.read_text()
+    assert ready, err
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in err
+    for secret in SECRETS:
+        assert secret not in out + err
+
+
+def _next_friday_evening() -> str:
+    """19:30 in Mumbai on the coming Friday: outside business hours, before "running" ends."""
+    ist = ZoneInfo("Asia/Kolkata")
+    day = datetime.now(ist).date() + timedelta(days=1)
+    while day.weekday() != 4:
+        day += timedelta(days=1)
+    return datetime.combine(day, dtime(19, 30), tzinfo=ist).isoformat()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int) -> bool:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,211 @@
+"""The daemon's lifetime: start, tick, serve HTTP, reload rules, stop with a step in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from lifecycle.clock import FixedClock
+from lifecycle.daemon import DaemonOptions, RulesFile, run_daemon
+from lifecycle.errors import RulesError, SchemaOutdated
+from lifecycle.metrics import Metrics
+from lifecycle.model import Outcome, Status
+from lifecycle.settings import Settings
+from lifecycle.simulator import Fault, Simulator
+from lifecycle.store import Store
+
+RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_for(
+    sim: Simulator, url: str, db: str, rules: Path = RULES_FILE, **extra: object
+) -> Settings:
+    return Settings(
+        EXOTEL_ACCOUNT_SID=sim.config.account_sid,
+        EXOTEL_API_KEY=sim.config.api_key,
+        EXOTEL_API_TOKEN=sim.config.api_token,
+        EXOTEL_BASE_URL=url,
+        LIFECYCLE_DATABASE_URL=db,
+        LIFECYCLE_RULES=rules,
+        LIFECYCLE_POLL_SECONDS=3600,  # the first tick runs at start; the test drives the rest
+        LIFECYCLE_API_RATE_PER_MINUTE=6000,
+        LIFECYCLE_HTTP=f"127.0.0.1:{free_port()}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'daemon.db'}"
+    store = await Store.connect(url)
+    await store.upgrade()
+    await store.close()
+    return url
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Wait for a condition the daemon reaches on its own (bounded, polled)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def running_campaign(sim: Simulator) -> str:
+    now = sim.clock.now()
+    return sim.add_campaign(
+        name="evening", status=Status.IN_PROGRESS, send_at=now - timedelta(hours=8),
+        end_at=now + timedelta(days=2), numbers=50_000,
+    )  # fmt: skip
+
+
+async def test_stop_finishes_the_step_in_flight_and_its_audit_row(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    first = running_campaign(sim)
+    second = running_campaign(sim)
+    sim.inject(Fault(kind="latency", method="PUT", seconds=0.5, times=5))
+    stop = asyncio.Event()
+    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
+    daemon = asyncio.create_task(run_daemon(settings_for(sim, sim_url, db), options, stop))
+    store = await Store.connect(db)
+    try:
+        await until(lambda: _has_open_intent(store))
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+
+        assert await store.unresolved_intents() == []
+        rows = await store.audit()
+        assert [r.outcome for r in reversed(rows)] == [Outcome.INTENT, Outcome.SUCCEEDED]
+        # The second campaign's step was not started after the stop.
+        sent = [r.path.rsplit("/", 1)[-1] for r in sim.requests if r.method == "PUT"]
+        assert len(sent) == 1 and sent[0] in {first, second}
+    finally:
+        await store.close()
+
+
+async def _has_open_intent(store: Store) -> bool:
+    return bool(await store.unresolved_intents())
+
+
+async def test_http_endpoints_and_webhook(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    running_campaign(sim)
+    settings = settings_for(sim, sim_url, db)
+    stop = asyncio.Event()
+    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
+    daemon = asyncio.create_task(run_daemon(settings, options, stop))
+    base = f"http://{settings.http}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until(lambda: _ready(http, base))
+            async with http.get(f"{base}/healthz") as r:
+                assert r.status == 200
+            async with http.get(f"{base}/metrics") as r:
+                text = await r.text()
+            assert 'lifecycle_steps_total{action="pause",outcome="succeeded"} 1.0' in text
+            assert 'lifecycle_campaigns{status="in-progress"} 1.0' in text  # as polled
+            assert "lifecycle_ruleset_info{hash=" in text
+            async with http.post(f"{base}/webhooks/exotel", data="{nope", headers={
+                "Content-Type": "application/json"}) as r:  # fmt: skip
+                assert r.status == 400
+                assert "not valid JSON" in (await r.json())["error"]
+            form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+            async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+                assert r.status == 202
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
+    try:
+        async with http.get(f"{base}/readyz") as r:
+            return r.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
+async def test_readyz_says_why_it_is_not_ready(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    sim.inject(Fault(kind="500", method="GET", times=100))
+    settings = settings_for(sim, sim_url, db)
+    stop = asyncio.Event()
+    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
+    daemon = asyncio.create_task(run_daemon(settings, options, stop))
+    base = f"http://{settings.http}"
+
+    async def failed_tick() -> bool:
+        try:
+            async with http.get(f"{base}/readyz") as r:
+                body = await r.json()
+        except aiohttp.ClientConnectionError:
+            return False
+        return r.status == 503 and str(body["reason"]).startswith("last tick failed")
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until(failed_tick, seconds=30)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+
+
+async def test_run_refuses_an_old_schema(sim: Simulator, sim_url: str, tmp_path: Path) -> None:
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(SchemaOutdated, match="run `lifecycle db upgrade`"):
+        await run_daemon(settings_for(sim, sim_url, empty), DaemonOptions(once=True))
+
+
+async def test_once_runs_one_tick(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    campaign = running_campaign(sim)
+    code = await run_daemon(
+        settings_for(sim, sim_url, db), DaemonOptions(once=True, clock=sim_clock)
+    )
+    assert code == 0
+    assert sim.campaign(campaign).status == Status.PAUSED
+
+
+def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    shutil.copy(RULES_FILE, path)
+    metrics = Metrics()
+    rules = RulesFile(path, metrics)
+    good = rules.current
+
+    path.write_text(path.read_text().replace('"09:30-13:00"', "9:30-13:00").replace(
+        "action: archive", "action: archiv"))  # fmt: skip
+    assert rules.refresh() is False
+    assert rules.current is good
+
+    path.write_text(RULES_FILE.read_text().replace("in_status_for: 7d", "in_status_for: 14d"))
+    assert rules.refresh() is True
+    assert rules.current.hash != good.hash
+    assert rules().hash == rules.current.hash
+    assert rules.refresh() is False  # unchanged content: nothing to do
+
+
+def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("timezone: IST\nrules: []\n")
+    with pytest.raises(RulesError) as caught:
+        RulesFile(path, Metrics())
+    assert all(str(p).startswith(f"{path}:") for p in caught.value.problems)
