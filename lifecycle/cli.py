@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -157,10 +158,11 @@ def check(path: Path | None, strict: bool) -> None:
         sys.exit(2)
     if strict and report.warnings:
         sys.exit(1)
-    assert report.ruleset is not None
+    ruleset = report.ruleset
+    assert ruleset is not None
     click.echo(
-        f"{path}: ok ({len(report.ruleset.rules)} rules, {len(report.ruleset.calendars)} calendars, "
-        f"{len(report.warnings)} warnings, {report.ruleset.hash})"
+        f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
+        f"{len(report.warnings)} warnings, {ruleset.hash})"
     )
 
 
@@ -271,10 +273,8 @@ def simulator(
     )
     sim = Simulator(config, seed=seed)
     sim.seed_campaigns(count)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(sim, host, port))
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

@@ -200,7 +200,7 @@ class Reconciler:
             try:
                 n, ok = await self._carry_out(tick_id, decision, plan.at)
             except RateLimited as exc:
-                # Not applied; the limiter already holds every caller back. The rest re-plan next tick.
+                # Not applied; the limiter holds every caller back. The rest re-plan next tick.
                 log.warning(
                     "rate limited by Exotel for %.0fs; remaining decisions wait", exc.retry_after
                 )

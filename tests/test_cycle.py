@@ -52,12 +52,12 @@ def seed(sim: Simulator) -> dict[str, str]:
     morning = now.astimezone(IST).replace(hour=9, minute=30)
     return {
         "running": sim.add_campaign(
-            name="running", status=Status.IN_PROGRESS, send_at=morning, end_at=now + timedelta(days=3),
-            numbers=50_000,
+            name="running", status=Status.IN_PROGRESS, send_at=morning,
+            end_at=now + timedelta(days=3), numbers=50_000,
         ),
         "ended": sim.add_campaign(
-            name="ended", status=Status.IN_PROGRESS, send_at=morning, end_at=now - timedelta(hours=1),
-            numbers=50_000,
+            name="ended", status=Status.IN_PROGRESS, send_at=morning,
+            end_at=now - timedelta(hours=1), numbers=50_000,
         ),
         "old": sim.add_campaign(
             name="old", status=Status.COMPLETED, numbers=10, done=10,
