@@ -209,3 +209,63 @@ def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as caught:
         RulesFile(path, Metrics())
     assert all(str(p).startswith(f"{path}:") for p in caught.value.problems)
+
+
+async def test_edits_while_running_bad_changes_nothing_good_applies_next_tick(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    campaign = running_campaign(sim)
+    settings = settings_for(sim, sim_url, db, rules=rules)
+    options = DaemonOptions(
+        clock=sim_clock, install_signal_handlers=False, rules_watch_seconds=0.05
+    )
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(run_daemon(settings, options, stop))
+    base = f"http://{settings.http}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until(lambda: _ready(http, base))
+            original = await _ruleset(http, base)
+            assert sim.campaign(campaign).status == Status.PAUSED  # Friday 19:00: closed
+
+            bad = rules.read_text().replace('"14:00-19:00"', '"14:00-21:00"')
+            rules.write_text(bad.replace("action: archive", "action: archiv"))
+            await until(
+                lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="rejected"} 1.0')
+            )
+            assert await _ruleset(http, base) == original
+            assert sim.campaign(campaign).status == Status.PAUSED
+
+            rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
+            await until(
+                lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="applied"} 1.0')
+            )
+            changed = await _ruleset(http, base)
+            assert changed != original
+            # The early tick after the reload resumes the campaign: open until 21:00 now.
+            await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+    store = await Store.connect(db)
+    try:
+        resumed = [r for r in await store.audit() if r.step == "resume"]
+        assert resumed and {r.ruleset for r in resumed} == {changed}
+    finally:
+        await store.close()
+
+
+async def _ruleset(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.get(f"{base}/readyz") as r:
+        return str((await r.json())["ruleset"])
+
+
+async def _metric(http: aiohttp.ClientSession, base: str, line: str) -> bool:
+    async with http.get(f"{base}/metrics") as r:
+        return line in await r.text()
+
+
+async def _status_is(sim: Simulator, campaign: str, status: Status) -> bool:
+    return sim.campaign(campaign).status == status
