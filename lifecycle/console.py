@@ -1,20 +1,24 @@
 """The bodies of the inspecting commands (`plan`, `audit`, `why`, holds, `db upgrade`).
 
 `plan` and `why` are read-only: they never call a mutating endpoint and never write the
-database (a missing SQLite file is not created; an empty history is used instead).
+database (a missing SQLite file is not created; an empty history is used instead). With a
+snapshot file (`plan --campaigns FILE`) `plan` makes no request at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from lifecycle import engine
-from lifecycle.client import ExotelClient
-from lifecycle.errors import ApiError, ConfigError, SchemaOutdated
+from lifecycle.client import ExotelClient, campaigns_from_body
+from lifecycle.errors import ApiAnswerInvalid, ApiError, ConfigError, SchemaOutdated
 from lifecycle.model import Campaign, History, Plan
 from lifecycle.output import audit_line, local_iso
 from lifecycle.rules import Ruleset
@@ -22,17 +26,6 @@ from lifecycle.settings import Settings
 from lifecycle.store import AuditRow, Store
 
 T = TypeVar("T")
-
-
-def client_for(settings: Settings) -> ExotelClient:
-    return ExotelClient(
-        base_url=settings.exotel_base_url,
-        account_sid=settings.exotel_account_sid,
-        api_key=settings.exotel_api_key.get_secret_value(),
-        api_token=settings.exotel_api_token.get_secret_value(),
-        rate_per_minute=settings.api_rate_per_minute,
-        timeout=settings.http_timeout_seconds,
-    )
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -76,11 +69,74 @@ async def read_history(settings: Settings, at: datetime, campaigns: Sequence[Cam
         return await store.history(at=at, campaign_ids=[c.id for c in campaigns])
 
 
-async def plan_at(settings: Settings, ruleset: Ruleset, at: datetime) -> Plan:
-    async with client_for(settings) as client:
-        campaigns = await client.list_campaigns()
+def campaigns_from_file(path: Path) -> list[Campaign]:
+    """The campaigns in a snapshot: a list (or get) answer saved from the Campaigns API."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read a campaigns snapshot: {exc}") from None
+    try:
+        return campaigns_from_body(body)
+    except ApiAnswerInvalid as exc:
+        raise ConfigError(f"{path}: not a campaigns answer: {exc}") from None
+
+
+async def read_campaigns(settings: Settings, snapshot: Path | None) -> list[Campaign]:
+    """From the snapshot file when given (no credentials, no request), else the live list."""
+    if snapshot is not None:
+        return campaigns_from_file(snapshot)
+    settings.require_credentials()
+    async with ExotelClient.from_settings(settings) as client:
+        return await client.list_campaigns()
+
+
+async def plan_at(
+    settings: Settings,
+    ruleset: Ruleset,
+    at: datetime,
+    *,
+    snapshot: Path | None = None,
+    campaign_ids: Collection[str] = (),
+) -> Plan:
+    """What a tick at `at` would do; `campaign_ids` (when any) narrows what is shown."""
+    campaigns = await read_campaigns(settings, snapshot)
     history = await read_history(settings, at, campaigns)
-    return engine.plan(campaigns, ruleset, history, at, dry_run=settings.dry_run)
+    result = engine.plan(campaigns, ruleset, history, at, dry_run=settings.dry_run)
+    if not campaign_ids:
+        return result
+    return dataclasses.replace(
+        result,
+        decisions=tuple(d for d in result.decisions if d.campaign_id in campaign_ids),
+        skipped=tuple(s for s in result.skipped if s.campaign_id in campaign_ids),
+    )
+
+
+@dataclass(frozen=True)
+class Period:
+    """What `plan --from --to` asks for."""
+
+    start: datetime
+    end: datetime
+    campaign_ids: Collection[str] = ()
+    exotel: engine.ExotelMoves = field(default_factory=engine.ExotelMoves)
+
+
+async def timeline_over(
+    settings: Settings, ruleset: Ruleset, period: Period, *, snapshot: Path | None = None
+) -> engine.Timeline:
+    """Every decision from `period.start` to `period.end`; history read as `plan` reads it."""
+    campaigns = await read_campaigns(settings, snapshot)
+    history = await read_history(settings, period.start, campaigns)
+    return engine.timeline(
+        campaigns,
+        ruleset,
+        history,
+        period.start,
+        period.end,
+        campaign_ids=period.campaign_ids or None,
+        dry_run=settings.dry_run,
+        exotel=period.exotel,
+    )
 
 
 async def read_audit(
@@ -128,7 +184,7 @@ async def explain_campaign(
 async def _fetch_one(settings: Settings, campaign_id: str, lines: list[str]) -> Campaign | None:
     try:
         settings.require_credentials()
-        async with client_for(settings) as client:
+        async with ExotelClient.from_settings(settings) as client:
             campaign = await client.get_campaign(campaign_id)
     except (ApiError, ConfigError) as exc:  # `why` must still show the audit trail
         lines.append(f"campaign {campaign_id}: not read from Exotel ({exc})")

@@ -23,7 +23,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
-from lifecycle.client import ExotelClient
+from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
@@ -112,6 +112,8 @@ class Ticker:
 
     def request_tick(self, reason: str) -> None:
         """An early tick soon (webhooks, SIGHUP); repeated requests coalesce into one."""
+        if self.scheduler.get_job("early") is not None:
+            return  # one is coming; a stream of callbacks must not postpone it forever
         log.debug("early tick requested: %s", reason)
         self._schedule("early", _EARLY_TICK_DELAY * self.clock.speed)
 
@@ -255,21 +257,12 @@ def _install_signals(stop: asyncio.Event, ticker: Ticker) -> None:
 
 
 def _client(settings: Settings, metrics: Metrics) -> ExotelClient:
-    def observe(outcome: object) -> None:
-        endpoint = getattr(outcome, "endpoint", "?")
-        code = getattr(outcome, "http_status", None) or 0
-        metrics.api_requests.labels(endpoint=endpoint, code=str(code)).inc()
-        metrics.api_seconds.labels(endpoint=endpoint).observe(getattr(outcome, "seconds", 0.0))
+    def observe(outcome: RequestOutcome) -> None:
+        code = str(outcome.http_status or 0)
+        metrics.api_requests.labels(endpoint=outcome.endpoint, code=code).inc()
+        metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)
 
-    return ExotelClient(
-        base_url=settings.exotel_base_url,
-        account_sid=settings.exotel_account_sid,
-        api_key=settings.exotel_api_key.get_secret_value(),
-        api_token=settings.exotel_api_token.get_secret_value(),
-        rate_per_minute=settings.api_rate_per_minute,
-        timeout=settings.http_timeout_seconds,
-        observer=observe,
-    )
+    return ExotelClient.from_settings(settings, observer=observe)
 
 
 def _owner_id() -> str:

@@ -38,6 +38,7 @@ from lifecycle.errors import (
     RateLimited,
 )
 from lifecycle.model import Action, Campaign, Status
+from lifecycle.settings import Settings
 
 log = logging.getLogger("lifecycle.client")
 
@@ -91,6 +92,21 @@ class ExotelClient:
         self._observer = observer
         self._session = session
         self._owns_session = session is None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, observer: Callable[[RequestOutcome], None] | None = None
+    ) -> Self:
+        """The client the daemon and the commands use, configured from Settings."""
+        return cls(
+            base_url=settings.exotel_base_url,
+            account_sid=settings.exotel_account_sid,
+            api_key=settings.exotel_api_key.get_secret_value(),
+            api_token=settings.exotel_api_token.get_secret_value(),
+            rate_per_minute=settings.api_rate_per_minute,
+            timeout=settings.http_timeout_seconds,
+            observer=observer,
+        )
 
     def __repr__(self) -> str:
         return f"ExotelClient(base_url={self._base!r}, account_sid={self._account!r})"
