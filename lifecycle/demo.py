@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
@@ -134,8 +135,25 @@ async def run_demo(
                 asyncio.get_running_loop().call_later(seconds, stop.set)
             options = DaemonOptions(clock=clock, on_step=_printer(echo, names), serve_http=False)
             code = await run_daemon(settings, options, stop)
-        echo(f"\ndemo stopped. Audit trail was in {db_path}; try `lifecycle audit` on your own.")
+        echo(await _summary(settings, keep=database is not None))
     return code
+
+
+async def _summary(settings: Settings, *, keep: bool) -> str:
+    url = settings.database_url.get_secret_value()
+    store = await Store.connect(url)
+    try:
+        rows = await store.audit(limit=100_000)
+    finally:
+        await store.close()
+    counts = Counter(row.outcome.value for row in rows)
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    where = (
+        f"kept: LIFECYCLE_DATABASE_URL={url} lifecycle audit"
+        if keep
+        else "in a temporary file, now removed (`lifecycle demo --database demo.db` keeps it)"
+    )
+    return f"\ndemo stopped. Audit trail: {len(rows)} rows ({tally}), {where}."
 
 
 def _intro(

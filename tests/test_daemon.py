@@ -6,19 +6,19 @@ import asyncio
 import shutil
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from lifecycle.clock import FixedClock
+from lifecycle.clock import FixedClock, ScaledClock
 from lifecycle.daemon import DaemonOptions, RulesFile, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
 from lifecycle.model import Outcome, Status
 from lifecycle.settings import Settings
-from lifecycle.simulator import Fault, Simulator
+from lifecycle.simulator import Fault, Simulator, SimulatorConfig, running
 from lifecycle.store import Store
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
@@ -269,3 +269,28 @@ async def _metric(http: aiohttp.ClientSession, base: str, line: str) -> bool:
 
 async def _status_is(sim: Simulator, campaign: str, status: Status) -> bool:
     return sim.campaign(campaign).status == status
+
+
+async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
+    db: str, tmp_path: Path
+) -> None:
+    edge = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
+    clock = ScaledClock(origin=edge - timedelta(seconds=0.6), speed=1.0)
+    sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=clock)
+    campaign = running_campaign(sim)
+    stop = asyncio.Event()
+    async with running(sim) as url:
+        options = DaemonOptions(clock=clock, install_signal_handlers=False, serve_http=False)
+        daemon = asyncio.create_task(run_daemon(settings_for(sim, url, db), options, stop))
+        try:
+            await until(lambda: _status_is(sim, campaign, Status.PAUSED), seconds=5)
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(daemon, 10) == 0
+    store = await Store.connect(db)
+    try:
+        (intent,) = [r for r in await store.audit() if r.outcome == Outcome.INTENT]
+    finally:
+        await store.close()
+    # Polling is hourly here: only the wake-up job at next_wakeup can have done it.
+    assert edge <= intent.at < edge + timedelta(seconds=1)
