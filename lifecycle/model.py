@@ -181,8 +181,11 @@ class ActionRecord:
     campaign_id: str
     rule: str
     step: Action
-    at: datetime
+    at: datetime  # when the intent was committed, just before the request left
     ruleset: str = ""
+    # When the step was known to have taken effect; the store starts the campaign's status
+    # history at this instant, so a later change by someone else is visible after it.
+    done_at: datetime | None = None
 
 
 @dataclass(frozen=True)

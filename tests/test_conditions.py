@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lifecycle.engine import explain
@@ -148,6 +150,24 @@ def test_condition(match: str, subject: Campaign, expected: tuple[bool, str]) ->
                 did("resume", "2026-11-27 09:30", rule="x"),
             ),
             (False, "paused by hand after our resume at 2026-11-27T09:30:00+05:30"),
+        ),
+        (  # still paused since our pause took effect
+            history(
+                replace(
+                    did("pause", "2026-11-26 19:00", rule="r"), done_at=ist("2026-11-26 19:00")
+                ),
+                since={"c1": "2026-11-26 19:00"},
+            ),
+            (True, "paused by r at 2026-11-26T19:00:00+05:30"),
+        ),
+        (  # resumed and paused again by hand since then
+            history(
+                replace(
+                    did("pause", "2026-11-26 19:00", rule="r"), done_at=ist("2026-11-26 19:00")
+                ),
+                since={"c1": "2026-11-26 20:15"},
+            ),
+            (False, "paused by hand at 2026-11-26T20:15:00+05:30, after our pause"),
         ),
     ],
 )

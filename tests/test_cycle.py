@@ -266,3 +266,27 @@ async def test_only_the_lease_holder_acts(
 
 async def _no_sleep(_: float) -> None:
     return None
+
+
+async def test_a_campaign_resumed_and_repaused_by_hand_is_not_resumed_by_a_rule(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, sim_clock: FixedClock
+) -> None:
+    campaign = seeded["running"]
+    await reconciler.tick()  # Friday 19:00: we pause it
+    assert sim.campaign(campaign).status == Status.PAUSED
+
+    sim_clock.advance(timedelta(minutes=30))
+    sim.set_status(campaign, Status.IN_PROGRESS)  # an operator resumes it...
+    await reconciler.tick()  # ...and the rule respects that until the window changes
+    assert sim.campaign(campaign).status == Status.IN_PROGRESS
+
+    sim_clock.advance(timedelta(minutes=30))
+    sim.set_status(campaign, Status.PAUSED)  # ...then pauses it by hand
+    await reconciler.tick()
+
+    sim_clock.set(sim_clock.now().astimezone(IST).replace(day=28, hour=10, minute=0))
+    sim.requests.clear()
+    await reconciler.tick()  # Saturday 10:00: business hours, but this pause is not ours
+
+    assert puts(sim) == []
+    assert sim.campaign(campaign).status == Status.PAUSED

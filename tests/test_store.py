@@ -148,7 +148,8 @@ async def test_history_in_bulk_for_a_thousand_campaigns(store: Store, now: datet
 
     assert len(history.status_since) == 1000
     for i in (0, 1, 2, 3, 998, 999):
-        expected = later if i % 3 == 0 else now - timedelta(minutes=i)
+        # Every third was seen paused at `later`; c0002 was paused by our step at `later`.
+        expected = later if i % 3 == 0 or i == 2 else now - timedelta(minutes=i)
         assert history.status_since[f"c{i:04}"] == expected
     assert history.open_intents == frozenset({"c0001"})
     assert set(history.actions) == {"c0002"}
@@ -170,8 +171,12 @@ async def test_succeeded_step_appears_in_history(store: Store, now: datetime) ->
     history = await store.history(at=done_at)
     assert history.open_intents == frozenset()
     assert history.last_action("c1") == ActionRecord(
-        "c1", "pause-outside-hours", Action.PAUSE, now, RULESET
+        "c1", "pause-outside-hours", Action.PAUSE, now, RULESET, done_at=done_at
     )
+    # The step's effect starts the status history, so a later change by hand shows after it.
+    assert history.status_since["c1"] == done_at
+    (row,) = await store.status_timeline("c1")
+    assert (row.status, row.since, row.estimated) == (Status.PAUSED, done_at, False)
     outcome, opened = await store.audit(campaign_id="c1")
     assert (opened.outcome, opened.step, opened.tick_id, opened.ruleset) == (
         Outcome.INTENT,

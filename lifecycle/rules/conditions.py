@@ -257,6 +257,10 @@ class PausedBy(_Timeless):
             return Verdict(False, f"paused by hand after our {last.step} at {facts.show(last.at)}")
         if last.rule != self.rule:
             return Verdict(False, f"paused by rule {last.rule}, not {self.rule}")
+        since = facts.history.status_since.get(facts.campaign.id)
+        if last.done_at is not None and since is not None and since > last.done_at:
+            # Paused again after our pause took effect: someone resumed and re-paused it.
+            return Verdict(False, f"paused by hand at {facts.show(since)}, after our pause")
         return Verdict(True, f"paused by {self.rule} at {facts.show(last.at)}")
 
 

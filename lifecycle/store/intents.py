@@ -161,4 +161,5 @@ def _action_record(row: Row[Any]) -> ActionRecord:
         step=Action(row.step),
         at=row.created_at,
         ruleset=row.ruleset,
+        done_at=row.closed_at,
     )

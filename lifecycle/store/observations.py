@@ -43,6 +43,31 @@ async def observe(conn: AsyncConnection, observed: Sequence[Campaign], *, at: da
     await _upsert_campaigns(conn, latest_campaigns, at=at)
 
 
+async def record_effect(
+    conn: AsyncConnection, campaign_id: str, status: Status, *, at: datetime
+) -> None:
+    """A step of ours took effect at `at`: the campaign is in `status` from then on.
+
+    Without this the next poll would date the change to its own instant, and a campaign
+    that someone else changed back and forth in between would look untouched."""
+    row = (await latest_rows(conn, [campaign_id])).get(campaign_id)
+    if row is not None and row.status == status.value:
+        return
+    await conn.execute(
+        sh.insert(),
+        [
+            {
+                "campaign_id": campaign_id,
+                "status": status.value,
+                "since": at,
+                "first_seen_at": at,
+                "last_seen_at": at,
+                "estimated": False,
+            }
+        ],
+    )
+
+
 def _new_status_row(campaign: Campaign, *, at: datetime, first_seen: bool) -> dict[str, Any]:
     since = at
     if first_seen:

@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import URL, select, update
+from sqlalchemy import URL, Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from lifecycle.model import Action, Campaign, Decision, History, Hold, Outcome, Plan
+from lifecycle.model import (
+    TRANSITIONS,
+    Action,
+    Campaign,
+    Decision,
+    History,
+    Hold,
+    Outcome,
+    Plan,
+)
 from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
 from lifecycle.store.database import make_engine, parse_url, translate_errors
 from lifecycle.store.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
@@ -196,6 +206,8 @@ class Store:
                 error=error,
             )
             await trail.append(conn, [entry])
+            if outcome == Outcome.SUCCEEDED:
+                await _record_effect(conn, row, at=at)
 
     async def unresolved_intents(self) -> list[OpenIntent]:
         """Open and unknown intents, oldest first: re-read these campaigns, then resolve."""
@@ -218,6 +230,8 @@ class Store:
             failure = error if outcome == Outcome.FAILED else None
             entry = trail.for_intent(row, outcome=outcome, at=at, reason=reason, error=failure)
             await trail.append(conn, [entry])
+            if outcome == Outcome.SUCCEEDED:
+                await _record_effect(conn, row, at=at)
 
     async def record_dry_run(self, *, tick_id: int, decision: Decision, at: datetime) -> bool:
         """Audit rows with outcome dry-run, one per step: what would have been sent. No intent.
@@ -307,3 +321,8 @@ class Store:
         than `before`; never an open or unknown intent. Returns the rows deleted."""
         async with self._transaction() as conn:
             return await retention.prune(conn, before=before)
+
+
+async def _record_effect(conn: AsyncConnection, intent: Row[Any], *, at: datetime) -> None:
+    target = TRANSITIONS[Action(intent.step)].target
+    await observations.record_effect(conn, intent.campaign_id, target, at=at)
