@@ -143,9 +143,11 @@ flap_guard: {max_reversals: 2, within: 1h}
 rules:
   - {name: a, action: pause, match: {status: [in-progress]}}
   - {name: b, action: resume, mode: enforce, cooldown: 1h, match: {status: [paused]}}
+  - {name: c, action: archive, cooldown: 0s, match: {status: [completed]}}
 """
     ruleset = parse_rules(text)
-    a, b = ruleset.rules
+    a, b, c = ruleset.rules
+    assert c.cooldown == timedelta(0)  # an explicit 0s switches the default off
     assert (a.mode, a.on_manual_change, a.cooldown) == (
         Mode.DRY_RUN,
         ManualChange.ENFORCE,

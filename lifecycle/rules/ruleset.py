@@ -91,7 +91,7 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
         statuses=statuses,
         mode=rule.mode or spec.defaults.mode,
         on_manual_change=rule.on_manual_change or spec.defaults.on_manual_change,
-        cooldown=rule.cooldown or spec.defaults.cooldown,
+        cooldown=spec.defaults.cooldown if rule.cooldown is None else rule.cooldown,
         max_actions_per_tick=rule.max_actions_per_tick,
         description=rule.description or "",
     )
