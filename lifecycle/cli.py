@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,6 +23,9 @@ from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutd
 from lifecycle.rules import check_rules, load_rules
 from lifecycle.settings import Settings, load_settings
 from lifecycle.when import parse_when
+
+if TYPE_CHECKING:
+    from lifecycle.console import Period
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,6 +89,14 @@ def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
     return settings
 
 
+def _rules_zone(settings: Settings) -> ZoneInfo:
+    """Wall times on the command line are read in the rules' zone, as `plan --at` does."""
+    try:
+        return load_rules(settings.rules).timezone
+    except (RulesError, OSError):
+        return ZoneInfo("UTC")
+
+
 def _when(value: str | None, ruleset_tz: ZoneInfo) -> datetime:
     now = SystemClock().now()
     if value is None:
@@ -120,21 +131,78 @@ def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
 @main.command()
 @RULES_OPTION
 @click.option("--at", "at_text", metavar="WHEN", help="Evaluate as of WHEN (default: now).")
+@click.option("--from", "from_text", metavar="WHEN", help="Timeline of every decision from WHEN.")
+@click.option("--to", "to_text", metavar="WHEN", help="… to WHEN (with --from).")
+@click.option(
+    "--campaign", "campaign_ids", metavar="ID", multiple=True, help="Only this campaign (repeat)."
+)
+@click.option(
+    "--campaigns",
+    "snapshot",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A saved list answer of the Campaigns API instead of the live list (no credentials).",
+)
+@click.option(
+    "--end-at",
+    type=click.Choice(["completed", "paused"]),
+    default="completed",
+    show_default=True,
+    help="Timeline: what Exotel does to a running campaign at its end_at (the docs disagree).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @handles_errors
-def plan(rules_path: Path | None, at_text: str | None, as_json: bool) -> None:
-    """Show what a tick at WHEN would do. Read-only: sends no action, writes nothing."""
-    from lifecycle.console import plan_at
+def plan(
+    rules_path: Path | None,
+    at_text: str | None,
+    from_text: str | None,
+    to_text: str | None,
+    campaign_ids: tuple[str, ...],
+    snapshot: Path | None,
+    end_at: str,
+    as_json: bool,
+) -> None:
+    """Show what a tick at WHEN would do, or every decision from --from to --to.
 
+    Read-only: sends no action, writes nothing. A timeline assumes each planned action
+    succeeds and Exotel moves campaigns at send_at and end_at (docs/timeline.md).
+    """
+    from lifecycle.console import plan_at, timeline_over
+
+    _check_period_options(at_text, from_text, to_text)
     settings = _settings(rules_path)
-    settings.require_credentials()
     ruleset = load_rules(settings.rules)
-    at = _when(at_text, ruleset.timezone)
-    result = run_async(plan_at(settings, ruleset, at))
-    if as_json:
-        click.echo(json.dumps(output.plan_to_json(result, ruleset.timezone)))
+    tz = ruleset.timezone
+    if from_text is None or to_text is None:
+        at = _when(at_text, tz)
+        found = run_async(
+            plan_at(settings, ruleset, at, snapshot=snapshot, campaign_ids=campaign_ids)
+        )
+        shown = output.plan_to_json(found, tz) if as_json else output.plan_to_text(found, tz)
     else:
-        click.echo(output.plan_to_text(result, ruleset.timezone))
+        period = _period(from_text, to_text, tz, campaign_ids, end_at)
+        span = run_async(timeline_over(settings, ruleset, period, snapshot=snapshot))
+        shown = output.timeline_to_json(span, tz) if as_json else output.timeline_to_text(span, tz)
+    click.echo(json.dumps(shown) if as_json else shown)
+
+
+def _period(
+    from_text: str, to_text: str, tz: ZoneInfo, campaign_ids: tuple[str, ...], end_at: str
+) -> Period:
+    from lifecycle.console import Period
+    from lifecycle.engine import ExotelMoves
+
+    start, end = _when(from_text, tz), _when(to_text, tz)
+    if end < start:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    moves = ExotelMoves(end_at="paused" if end_at == "paused" else "completed")
+    return Period(start, end, campaign_ids, moves)
+
+
+def _check_period_options(at_text: str | None, from_text: str | None, to_text: str | None) -> None:
+    if (from_text is None) != (to_text is None):
+        raise click.UsageError("--from and --to go together: give both, or neither")
+    if at_text is not None and from_text is not None:
+        raise click.UsageError("--at is one instant; --from/--to a period: give one or the other")
 
 
 @main.command()
@@ -149,7 +217,7 @@ def check(path: Path | None, strict: bool) -> None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         _fail(f"{path}: cannot read: {exc}", 2)
-    report = check_rules(text, filename=str(path))
+    report = check_rules(text, filename=str(path), at=SystemClock().now())
     for problem in report.errors + report.warnings:
         click.echo(
             f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
@@ -166,6 +234,19 @@ def check(path: Path | None, strict: bool) -> None:
     )
 
 
+@main.command("test")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@handles_errors
+def rule_tests(path: Path) -> None:
+    """Run rule tests (docs/rule-tests.md): exit 0 all pass, 1 a case failed, 2 bad file."""
+    from lifecycle.casebook import load_casebook, report, run_casebook
+
+    book = load_casebook(path)
+    results = run_casebook(book)
+    click.echo(report(results, book.ruleset.timezone))
+    sys.exit(0 if all(result.passed for result in results) else 1)
+
+
 @main.command()
 @click.option("--campaign", "campaign_id", help="Only this campaign.")
 @click.option("--rule", help="Only this rule.")
@@ -180,7 +261,7 @@ def audit(
     from lifecycle.console import read_audit
 
     settings = _settings()
-    since = _when(since_text, ZoneInfo("UTC")) if since_text else None
+    since = _when(since_text, _rules_zone(settings)) if since_text else None
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
     )
@@ -213,7 +294,7 @@ def hold(campaign_id: str, until_text: str, reason: str) -> None:
     from lifecycle.console import with_store
 
     settings = _settings()
-    until = _when(until_text, ZoneInfo("UTC"))
+    until = _when(until_text, _rules_zone(settings))
     now = SystemClock().now()
     run_async(
         with_store(

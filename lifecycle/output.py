@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from lifecycle.engine import Timeline, TimelineEntry
 from lifecycle.model import Plan
 from lifecycle.store import AuditRow
 
@@ -64,6 +65,58 @@ def plan_to_text(plan: Plan, tz: ZoneInfo) -> str:
         )
     lines.append(f"next wake-up: {local_iso(plan.next_wakeup, tz) or 'none'}")
     return "\n".join(lines)
+
+
+def timeline_to_json(timeline: Timeline, tz: ZoneInfo) -> dict[str, Any]:
+    """The `plan --from --to --json` object: every entry, times in the rules' zone."""
+    return {
+        "from": local_iso(timeline.start, tz),
+        "to": local_iso(timeline.end, tz),
+        "ruleset": timeline.ruleset,
+        "entries": [_entry_to_json(e, tz) for e in timeline.entries],
+        "truncated": timeline.truncated,
+    }
+
+
+def _entry_to_json(entry: TimelineEntry, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "at": local_iso(entry.at, tz),
+        "kind": entry.kind,
+        "campaign_id": entry.campaign_id,
+        "campaign_name": entry.campaign_name,
+        "rule": entry.rule,
+        "action": entry.action.value if entry.action else None,
+        "steps": [s.value for s in entry.steps],
+        "status_before": entry.status_before.value,
+        "status_after": entry.status_after.value,
+        "mode": entry.mode.value if entry.mode else None,
+        "reason": entry.reason,
+    }
+
+
+def timeline_to_text(timeline: Timeline, tz: ZoneInfo) -> str:
+    """One line per entry, in the rules' zone."""
+    start, end = local_iso(timeline.start, tz), local_iso(timeline.end, tz)
+    lines = [f"timeline {start} → {end} (ruleset {timeline.ruleset})"]
+    lines += [_entry_line(e, tz) for e in timeline.entries] or ["  nothing happens"]
+    if timeline.truncated:
+        lines.append(f"truncated: too many evaluations to reach {end}; shorten the period")
+    return "\n".join(lines)
+
+
+def _entry_line(entry: TimelineEntry, tz: ZoneInfo) -> str:
+    at = entry.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M:%S")
+    who = f"{entry.campaign_id} {entry.campaign_name!r}"
+    moved = f"{entry.status_before.value} → {entry.status_after.value}"
+    if entry.kind == "exotel":
+        return f"{at}  exotel   {who}  {moved}: {entry.reason}"
+    action = entry.action.value if entry.action else "-"
+    if entry.kind == "skipped":
+        return f"{at}  skipped  {who}  {action} by {entry.rule}: {entry.reason}"
+    steps = " → ".join(s.value for s in entry.steps)
+    if entry.mode is not None and entry.mode.value == "dry-run":
+        return f"{at}  dry-run  {who}  {action} by {entry.rule} [{steps}]: {entry.reason}"
+    return f"{at}  action   {who}  {action} by {entry.rule} [{steps}] {moved}: {entry.reason}"
 
 
 def audit_line(row: AuditRow) -> str:
