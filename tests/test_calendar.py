@@ -390,6 +390,11 @@ def error_of(data: Any) -> tuple[tuple[str | int, ...], str]:
             ("weekly", "sat", 0),
             'times must be quoted strings ("09:30-13:00"); YAML read 9:30 as the number 570',
         ),
+        (  # a bare time, not in a list
+            "weekly: {sat: 10:00}",
+            ("weekly", "sat", 0),
+            'times must be quoted strings ("09:30-13:00"); YAML read 10:00 as the number 600',
+        ),
         (
             "weekly: {sat: [19:00]}",
             ("weekly", "sat", 0),

@@ -74,7 +74,9 @@ class CalendarSpec(BaseModel):
     def _single_range_as_list(cls, value: object) -> object:
         # `sat: "10:00-14:00"` plainly means a one-range list; say yes rather than nag.
         if isinstance(value, dict):
-            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+            # Anything else that is not a list (YAML's `sat: 10:00` is the number 600) is
+            # wrapped too, so the item check can say the time needs quotes.
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
         return value
 
     def compile(self, name: str, default_tz: ZoneInfo) -> Calendar:
