@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, campaigns_from_body
@@ -219,14 +220,16 @@ def _rule_verdicts(
     return lines
 
 
-async def _remembered(store: Store, campaign_id: str, at: datetime, tz: object) -> list[str]:
+async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo) -> list[str]:
     lines: list[str] = []
     decisions = await store.decisions(campaign_id=campaign_id, until=at, limit=10)
     lines.append("recent decisions (newest first):" if decisions else "no decisions recorded")
     for d in decisions:
+        steps = " → ".join(step.value for step in d.steps) or "-"
+        mode = f" [{d.mode.value}]" if d.mode else ""
         lines.append(
-            f"  {d.at.isoformat(timespec='seconds')}  {d.kind:<8} {d.rule}  "
-            f"{d.action} [{d.steps}] {d.mode}: {d.reason}"
+            f"  {local_iso(d.at, tz)}  {d.kind:<8} {d.rule}: {d.action.value} ({steps}){mode}"
+            f"\n      {d.reason}"
         )
     rows = await store.audit(campaign_id=campaign_id, limit=10)
     lines.append("audit trail (newest first):" if rows else "no audit rows")
@@ -236,5 +239,5 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: object) 
         lines.append("status history (newest first):")
         for s in statuses:
             estimate = " (estimated from date_updated)" if s.estimated else ""
-            lines.append(f"  {s.since.isoformat(timespec='seconds')}  {s.status}{estimate}")
+            lines.append(f"  {local_iso(s.since, tz)}  {s.status}{estimate}")
     return lines

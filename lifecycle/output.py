@@ -12,7 +12,7 @@ from lifecycle.store import AuditRow
 
 
 def local_iso(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return value.astimezone(tz).isoformat() if value else None
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
 
 
 def plan_to_json(plan: Plan, tz: ZoneInfo) -> dict[str, Any]:
