@@ -271,3 +271,26 @@ def _wait_ready(port: int) -> bool:
             pass
         time.sleep(0.05)
     return False
+
+
+def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str]) -> None:
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    ended = live.ids["ended"]
+    held = lifecycle("hold", ended, "--until", "+2d", "--reason", "customer asked", env=env)
+    assert held.returncode == 0, held.stderr
+    listed = lifecycle("holds", env=env).stdout
+    assert ended in listed and "customer asked" in listed
+
+    assert lifecycle("run", "--once", env=env).returncode == 0
+    assert ended not in {campaign for campaign, _ in live.puts()}
+    skipped = lifecycle("audit", "--json", "--campaign", ended, env=env)
+    (row,) = [json.loads(line) for line in skipped.stdout.splitlines()]
+    assert row["outcome"] == "skipped" and "customer asked" in row["reason"]
+
+    assert lifecycle("release", ended, env=env).stdout.strip() == f"released {ended}"
+    assert lifecycle("holds", env=env).stdout == ""
+    assert lifecycle("run", "--once", env=env).returncode == 0
+    assert [body for campaign, body in live.puts() if campaign == ended] == [
+        {"campaigns": [{"action": "pause"}]},
+        {"campaigns": [{"action": "complete"}]},
+    ]
