@@ -53,32 +53,26 @@ async def record_effect(
     row = (await latest_rows(conn, [campaign_id])).get(campaign_id)
     if row is not None and row.status == status.value:
         return
-    await conn.execute(
-        sh.insert(),
-        [
-            {
-                "campaign_id": campaign_id,
-                "status": status.value,
-                "since": at,
-                "first_seen_at": at,
-                "last_seen_at": at,
-                "estimated": False,
-            }
-        ],
-    )
+    await conn.execute(sh.insert(), [_row_values(campaign_id, status, since=at, at=at)])
 
 
 def _new_status_row(campaign: Campaign, *, at: datetime, first_seen: bool) -> dict[str, Any]:
     since = at
     if first_seen:
         since = min(campaign.date_updated or campaign.date_created or at, at)
+    return _row_values(campaign.id, campaign.status, since=since, at=at, estimated=first_seen)
+
+
+def _row_values(
+    campaign_id: str, status: Status, *, since: datetime, at: datetime, estimated: bool = False
+) -> dict[str, Any]:
     return {
-        "campaign_id": campaign.id,
-        "status": campaign.status.value,
+        "campaign_id": campaign_id,
+        "status": status.value,
         "since": since,
         "first_seen_at": at,
         "last_seen_at": at,
-        "estimated": first_seen,
+        "estimated": estimated,
     }
 
 
