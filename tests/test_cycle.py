@@ -290,3 +290,30 @@ async def test_a_campaign_resumed_and_repaused_by_hand_is_not_resumed_by_a_rule(
 
     assert puts(sim) == []
     assert sim.campaign(campaign).status == Status.PAUSED
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"status_style": "lower", "illegal_action_status": 400},
+        {"strict_body": True, "rate_limit_style": "v1"},
+        {"end_at_behaviour": "paused", "end_at_lag": timedelta(0)},
+    ],
+    ids=["lowercase-statuses", "strict-wrapped-body", "end-at-pauses"],
+)
+async def test_other_readings_of_the_api_docs_give_the_same_outcome(
+    sim: Simulator, reconciler: Reconciler, variant: dict[str, object]
+) -> None:
+    settings = {"end_at_lag": timedelta(hours=2), **variant}
+    sim.config = replace(sim.config, **settings)  # type: ignore[arg-type]
+    ids = seed(sim)
+
+    first = await reconciler.tick()
+    second = await reconciler.tick()
+
+    assert first.ok and second.ok and second.sent == 0
+    assert sim.campaign(ids["running"]).status == Status.PAUSED
+    assert sim.campaign(ids["ended"]).status == Status.COMPLETED
+    assert sim.campaign(ids["old"]).status == Status.ARCHIVED
+    assert sim.campaign(ids["by-hand"]).status == Status.PAUSED
+    assert all(body == wrapped(body["campaigns"][0]["action"]) for _, body in puts(sim))  # type: ignore[index]
