@@ -276,7 +276,6 @@ class Reconciler:
         )
         self.metrics.steps.labels(action=step.value, outcome=outcome.value).inc()
         self._emit(decision, step, outcome, error)
-        log.warning("%s %s on %s: %s", step.value, outcome.value, decision.campaign_id, error)
 
     async def _reread(self, campaign_id: str) -> None:
         """After a state conflict, observe the one campaign so the next plan starts from truth."""
@@ -288,6 +287,19 @@ class Reconciler:
         await self.store.observe([campaign], at=self.clock.now())
 
     def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
+        """Tell the log (and the console, when one listens) what happened to a step."""
+        level = logging.INFO if outcome in (Outcome.SUCCEEDED, Outcome.DRY_RUN) else logging.WARNING
+        log.log(
+            level,
+            "%s %s %r by rule %s: %s%s (%s)",
+            step.value,
+            decision.campaign_id,
+            decision.campaign_name,
+            decision.rule,
+            outcome.value,
+            f": {detail}" if detail else "",
+            decision.reason,
+        )
         if self.options.on_step:
             self.options.on_step(StepEvent(self.clock.now(), decision, step, outcome, detail))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0, alias="LIFECYCLE_HTTP_TIMEOUT")
     retention_days: int = Field(default=90, ge=1, alias="LIFECYCLE_RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LIFECYCLE_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="LIFECYCLE_LOG_FORMAT")
 
     @field_validator("exotel_base_url")
     @classmethod

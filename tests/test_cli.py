@@ -294,3 +294,15 @@ def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str])
         {"campaigns": [{"action": "pause"}]},
         {"campaigns": [{"action": "complete"}]},
     ]
+
+
+def test_json_logs_say_what_was_done_and_why(live: LiveSim, env: dict[str, str]) -> None:
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    env = {**env, "LIFECYCLE_LOG_FORMAT": "json", "LIFECYCLE_LOG_LEVEL": "INFO"}
+    done = lifecycle("run", "--once", env=env)
+    assert done.returncode == 0
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert all({"at", "level", "logger", "message"} <= set(e) for e in entries)
+    messages = [e["message"] for e in entries if e["logger"] == "lifecycle.cycle"]
+    ended = live.ids["ended"]
+    assert f"complete {ended} 'ended' by rule complete-after-end: succeeded" in "\n".join(messages)
