@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ async def run_daemon(
             account_sid=settings.exotel_account_sid,
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
-                lease_owner=None if options.once else _owner_id(),
+                lease_owner=_owner_id(),
                 lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60))
                 * options.clock.speed,
                 on_step=options.on_step,
@@ -175,8 +176,11 @@ async def run_daemon(
             metrics=metrics,
             stop=stop,
         )
+        stack.push_async_callback(reconciler.release)
         if options.once:
             report = await reconciler.tick()
+            if report.standby:
+                log.warning("another lifecycle process is acting for this account: nothing done")
             return 0 if report.ok else 1
         await _serve(stack, settings, options, reconciler, rules, stop)
     log.info("stopped cleanly")
@@ -266,4 +270,5 @@ def _client(settings: Settings, metrics: Metrics) -> ExotelClient:
 
 
 def _owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who holds the lease, as an operator reads it; unique even for two runs in one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

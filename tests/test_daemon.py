@@ -294,3 +294,27 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
         await store.close()
     # Polling is hourly here: only the wake-up job at next_wakeup can have done it.
     assert edge <= intent.at < edge + timedelta(seconds=1)
+
+
+async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    running_campaign(sim)
+    settings = settings_for(sim, sim_url, db)
+    stop = asyncio.Event()
+    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
+    daemon = asyncio.create_task(run_daemon(settings, options, stop))
+    base = f"http://{settings.http}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until(lambda: _ready(http, base))
+        late = running_campaign(sim)  # appears after the daemon's tick
+        once = DaemonOptions(once=True, clock=sim_clock)
+        assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
+        assert sim.campaign(late).status == Status.IN_PROGRESS  # the daemon holds the lease
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+
+    assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
+    assert sim.campaign(late).status == Status.PAUSED  # released on stop: no wait for expiry
