@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from lifecycle.errors import SchemaOutdated
+from lifecycle.errors import ConfigError, SchemaOutdated
 from lifecycle.store import Store
 from lifecycle.store.database import make_engine
 from lifecycle.store.schema import alembic_config, head_revision
@@ -100,5 +100,17 @@ async def test_alembic_command_line_uses_the_database_url(db_url: str) -> None:
     store = await Store.connect(db_url)
     try:
         await store.ensure_current()
+    finally:
+        await store.close()
+
+
+async def test_missing_migrations_folder_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_MIGRATIONS", str(tmp_path / "nowhere"))
+    store = await Store.connect(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(ConfigError, match="set LIFECYCLE_MIGRATIONS to its migrations/"):
+            await store.upgrade()
     finally:
         await store.close()

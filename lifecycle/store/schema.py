@@ -17,14 +17,19 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from lifecycle.errors import SchemaOutdated
+from lifecycle.errors import ConfigError, SchemaOutdated
 
 
 def migrations_dir() -> Path:
+    """The Alembic scripts folder; ConfigError when it is not where it should be."""
     override = os.environ.get("LIFECYCLE_MIGRATIONS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "migrations"
+    folder = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
+    if not (folder / "env.py").is_file():
+        raise ConfigError(
+            f"no database migrations at {folder}: run from a checkout of lifecycle, "
+            "or set LIFECYCLE_MIGRATIONS to its migrations/ folder"
+        )
+    return folder
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
