@@ -371,8 +371,11 @@ def simulator(
     )
     sim = Simulator(config, seed=seed)
     sim.seed_campaigns(count)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(sim, host, port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever(sim, host, port))
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
 
 
 @main.command()

@@ -113,5 +113,6 @@ def load_settings(**overrides: object) -> Settings:
                 if field_name in Settings.model_fields
                 else field_name
             )
-            lines.append(f"{alias or field_name}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{alias or field_name}: {message}")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None

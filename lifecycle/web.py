@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from lifecycle.clock import Clock
 from lifecycle.cycle import Reconciler
+from lifecycle.errors import ConfigError
 from lifecycle.model import Status
 
 log = logging.getLogger("lifecycle.web")
@@ -145,6 +146,10 @@ def make_app(state: WebState) -> web.Application:
 async def start(state: WebState, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(make_app(state), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"LIFECYCLE_HTTP={host}:{port}: cannot listen: {exc.strerror}") from None
     log.info("http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel)", host, port)
     return runner
