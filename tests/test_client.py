@@ -102,6 +102,22 @@ def test_campaign_from_api_reads_every_field_as_utc() -> None:
     assert dict(c.stats) == {"completed": 40, "failed": 5, "failed-dnd": 2}  # non-ints ignored
 
 
+def test_campaign_from_api_accepts_sid_and_a_flat_schedule() -> None:
+    flat = {
+        "sid": "909d2a2ba53ce07f3784668b938eb449",
+        "status": "paused",
+        "send_at": "2024-01-15T09:00:00+05:30",
+        "end_at": "2024-01-15T18:00:00+05:30",
+    }
+    c = campaign_from_api(flat)
+    assert (c.id, c.status) == ("909d2a2ba53ce07f3784668b938eb449", Status.PAUSED)
+    assert (c.send_at, c.end_at) == (
+        datetime(2024, 1, 15, 3, 30, tzinfo=UTC),
+        datetime(2024, 1, 15, 12, 30, tzinfo=UTC),
+    )
+    assert [x.id for x in campaigns_from_body(envelope(flat))] == [flat["sid"]]
+
+
 @pytest.mark.parametrize(
     ("raw", "status"),
     [

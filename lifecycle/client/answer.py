@@ -104,7 +104,8 @@ def campaign_from_api(data: Mapping[str, object]) -> Campaign:
     """
     campaign_id = _required_id(data)
     schedule = data.get("schedule")
-    plan = schedule if isinstance(schedule, Mapping) else {}
+    # The documented place is `schedule`; a flat send_at/end_at is read when it is absent.
+    plan = schedule if isinstance(schedule, Mapping) else data
     raw_status = data.get("status")
     return Campaign(
         id=campaign_id,
@@ -141,7 +142,7 @@ def _raw_items(body: Mapping[str, object], request_id: str | None) -> list[objec
 def _item(raw: object) -> Item:
     if not isinstance(raw, Mapping):
         return Item(ok=False, error=ErrorDetail("a response item is not an object"))
-    if "data" not in raw and "id" in raw:
+    if "data" not in raw and ("id" in raw or "sid" in raw):
         return Item(ok=True, data=raw)  # a bare campaign: its `status` is the campaign's
     code = _opt_int(raw.get("code"))
     status = raw.get("status")
@@ -190,7 +191,8 @@ def _campaign_or_none(item: Item, request_id: str | None) -> Campaign | None:
 
 
 def _required_id(data: Mapping[str, object]) -> str:
-    value = data.get("id")
+    # `id` is canonical; some answers (and the SMS API) call it `sid`.
+    value = data.get("id", data.get("sid"))
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value.strip():
