@@ -258,6 +258,12 @@ def test_an_accepted_action_without_campaign_data_has_no_status() -> None:
     assert action_result(PAUSE, Reply(200, envelope(ok_item(None)))).status is None
 
 
+@pytest.mark.parametrize("status", [200, 204])
+def test_an_accepted_action_with_no_body_is_a_success(status: int) -> None:
+    reply = Reply(status, None, is_json=False, empty=True)
+    assert action_result(PAUSE, reply) == ActionResult("c1", Action.PAUSE, status, None, None)
+
+
 def test_a_per_item_409_inside_a_207_is_a_rejection() -> None:
     reply = Reply(207, envelope(failed_item(409, "Campaign is not paused"), http_code=207))
     with pytest.raises(ActionRejected, match="Campaign is not paused") as caught:

@@ -319,7 +319,7 @@ def _reply(response: aiohttp.ClientResponse, raw: bytes, seconds: float) -> Repl
     except ValueError:
         body, is_json = None, False
     retry_after = _seconds(response.headers.get("Retry-After"))
-    return Reply(response.status, body, is_json, retry_after, seconds)
+    return Reply(response.status, body, is_json, retry_after, seconds, empty=not raw.strip())
 
 
 def _seconds(header: str | None) -> float | None:

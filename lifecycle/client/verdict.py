@@ -63,6 +63,7 @@ class Reply:
     is_json: bool = True
     retry_after: float | None = None
     seconds: float = 0.0
+    empty: bool = False  # no body at all (a 204, or a 200 with nothing in it)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def _rate_limited(request: Request, reply: Reply, answer: Answer) -> RateLimited
 
 def _accepted(request: Request, reply: Reply) -> ActionResult:
     assert request.action is not None
+    if reply.empty:
+        # The docs never show the success body; a 2xx with none is still a success.
+        return ActionResult(request.campaign_id, request.action, reply.status, None, None)
     if not reply.is_json:
         raise OutcomeUnknown(
             f"{request}: HTTP {reply.status} with a body that is not JSON; re-read the campaign",
