@@ -144,12 +144,15 @@ class ExotelClient:
             return []
         found: dict[str, Campaign] = {}
         offset: int | None = 0
+        previous: Answer | None = None
         while offset is not None:
             request = Request("GET", "list", detail=f"offset={offset}")
             answer = await self._read(request, "", {**params, "offset": offset})
             for campaign in campaigns_from_answer(answer):
                 found[campaign.id] = campaign
-            offset = _next_offset(offset, answer)
+            repeated = previous is not None and answer.items == previous.items
+            offset = None if repeated else _next_offset(offset, answer)
+            previous = answer
         return list(found.values())
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
@@ -294,14 +297,20 @@ def _list_params(statuses: Collection[Status] | None) -> dict[str, str | int] | 
 
 
 def _next_offset(offset: int, answer: Answer) -> int | None:
-    """The next page's offset, or None after the last page."""
-    step = min(answer.limit, PAGE_LIMIT) if answer.limit and answer.limit > 0 else PAGE_LIMIT
+    """The next page's offset, or None after the last page.
+
+    Advances by the rows actually returned, since a server may cap a page below the
+    `limit` asked for without saying so. With `metadata.total`, pages end there; without
+    it, only an empty page ends them (one request more, but no campaign missed). The
+    caller also stops on a page identical to the one before: a server that ignores
+    `offset` cannot keep us paging forever.
+    """
     if not answer.items:
         return None
-    following = offset + step
+    following = offset + len(answer.items)
     if answer.total is not None:
         return following if following < answer.total else None
-    return following if len(answer.items) >= step else None
+    return following
 
 
 def _basic_auth(key: str, token: str) -> str:
