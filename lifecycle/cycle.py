@@ -206,9 +206,16 @@ class Reconciler:
 
     async def _execute(self, tick_id: int, plan: Plan) -> tuple[int, int]:
         sent = failed = 0
-        for decision in plan.decisions:
+        for done, decision in enumerate(plan.decisions):
             if self.stop.is_set():
-                log.info("stopping: %d decisions left for the next run", len(plan.decisions) - sent)
+                log.info("stopping: %d decisions left for the next run", len(plan.decisions) - done)
+                break
+            # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
+            # standby could start acting beside it: renew before each decision, stop if lost.
+            if decision.mode == Mode.ENFORCE and not await self._lead(self.clock.now()):
+                log.warning(
+                    "lost the lease mid-tick: %d decisions left", len(plan.decisions) - done
+                )
                 break
             try:
                 n, ok = await self._carry_out(tick_id, decision, plan.at)

@@ -6,6 +6,7 @@ The shipped rules.yaml is used as written. The clock starts on Friday 27 Novembe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -317,3 +318,30 @@ async def test_other_readings_of_the_api_docs_give_the_same_outcome(
     assert sim.campaign(ids["old"]).status == Status.ARCHIVED
     assert sim.campaign(ids["by-hand"]).status == Status.PAUSED
     assert all(body == wrapped(body["campaigns"][0]["action"]) for _, body in puts(sim))  # type: ignore[index]
+
+
+async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
+    sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
+    sim_clock: FixedClock,
+) -> None:  # fmt: skip
+    sim.inject(Fault(kind="latency", method="PUT", seconds=0.3))
+    # A lease that lapses at once: as if this tick had run on far past its lease.
+    options = TickOptions(lease_owner="host-a:1", lease_ttl=timedelta(0))
+    slow = Reconciler(
+        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1",
+        options=options,
+    )  # fmt: skip
+    tick = asyncio.create_task(slow.tick())
+    for _ in range(500):  # until the first PUT is in flight (bounded)
+        if await store.unresolved_intents():
+            break
+        await asyncio.sleep(0.01)
+    assert await store.acquire_lease(
+        name="tick:acme1", owner="host-b:2", at=sim_clock.now(), ttl=timedelta(minutes=3)
+    )
+
+    report = await tick
+
+    first = report.plan.decisions[0] if report.plan else None
+    assert first is not None and report.sent == len(first.steps) == len(puts(sim))
+    assert len(puts(sim)) < 4  # the other decisions were left to the new lease holder
