@@ -29,7 +29,7 @@ from lifecycle.errors import (
 from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Decision, Mode, Outcome, Plan, Skip
 from lifecycle.rules import Ruleset
-from lifecycle.store import Store
+from lifecycle.store import IntentConflict, Store
 
 log = logging.getLogger("lifecycle.cycle")
 
@@ -219,6 +219,10 @@ class Reconciler:
                 break
             try:
                 n, ok = await self._carry_out(tick_id, decision, plan.at)
+            except IntentConflict:
+                # Another process has a step in flight on it: never send beside it.
+                log.warning("%s has a step in flight elsewhere; left alone", decision.campaign_id)
+                continue
             except RateLimited as exc:
                 # Not applied; the limiter holds every caller back. The rest re-plan next tick.
                 log.warning(

@@ -345,3 +345,29 @@ async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
     first = report.plan.decisions[0] if report.plan else None
     assert first is not None and report.sent == len(first.steps) == len(puts(sim))
     assert len(puts(sim)) < 4  # the other decisions were left to the new lease holder
+
+
+async def test_a_step_in_flight_elsewhere_is_never_sent_beside(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="latency", method="PUT", seconds=0.3))
+    tick = asyncio.create_task(reconciler.tick())
+    for _ in range(500):  # until the first PUT is in flight (bounded)
+        if intents := await store.unresolved_intents():
+            break
+        await asyncio.sleep(0.01)
+    busy = next(cid for cid in (seeded["old"], seeded["running"]) if cid != intents[0].campaign_id)
+    other = Decision(
+        busy, "x", Status.IN_PROGRESS, "by-another-process", Action.PAUSE, (Action.PAUSE,),
+        Mode.ENFORCE, "another daemon without a lease",
+    )  # fmt: skip
+    elsewhere = await store.start_tick(at=sim.clock.now(), ruleset=RULES.hash, dry_run=False)
+    await store.open_intent(
+        tick_id=elsewhere, decision=other, step=Action.PAUSE, at=sim.clock.now()
+    )
+
+    report = await tick
+
+    assert report.ok
+    assert busy not in {campaign for campaign, _ in puts(sim)}
+    assert len(puts(sim)) >= 2  # the others went ahead
