@@ -54,6 +54,11 @@ class ScaledClock:
     def now(self) -> datetime:
         return self.origin + timedelta(seconds=(time.monotonic() - self._start) * self.speed)
 
+    def jump_to(self, instant: datetime) -> None:
+        """Go on from `instant` (the demo skips the night). Everyone sharing the clock jumps."""
+        self.origin = instant
+        self._start = time.monotonic()
+
 
 def ensure_utc(value: datetime) -> datetime:
     """Aware UTC; a naive datetime is refused rather than guessed."""

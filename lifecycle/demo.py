@@ -4,6 +4,8 @@ The simulated clock starts on Friday 27 November 2026 at 18:58 in Mumbai and run
 times faster than real time, so within a few seconds you see each rule kind act: a
 campaign past its `end_at` completed in two steps, an old completed one archived, a
 failing one caught by a dry-run rule, and at 19:00 the running ones paused for the night.
+Then the night is skipped: at 10:00 on Saturday the campaigns paused by the rule are
+resumed, and the one an operator paused by hand stays paused.
 No credentials, no network: the simulator listens on 127.0.0.1 only.
 """
 
@@ -30,6 +32,8 @@ MUMBAI = ZoneInfo("Asia/Kolkata")
 START = datetime(2026, 11, 27, 18, 58, tzinfo=MUMBAI)
 SPEED = 30.0
 POLL_SECONDS = 2.0  # real seconds: one simulated minute
+NIGHT_FALLS_AFTER = 8.0  # real seconds: at 19:02, after the evening's pauses
+MORNING = datetime(2026, 11, 28, 9, 59, 30, tzinfo=MUMBAI)  # Saturday opens at 10:00
 
 
 def demo_rules() -> Path:
@@ -134,9 +138,23 @@ async def run_demo(
             if seconds is not None:
                 asyncio.get_running_loop().call_later(seconds, stop.set)
             options = DaemonOptions(clock=clock, on_step=_printer(echo, names), serve_http=False)
-            code = await run_daemon(settings, options, stop)
+            night = asyncio.create_task(_skip_the_night(clock, echo))
+            try:
+                code = await run_daemon(settings, options, stop)
+            finally:
+                night.cancel()
+        echo("\nstatuses now: " + ", ".join(
+            f"{name} {sim.campaign(cid).status.value}" for name, cid in ids.items()
+        ))  # fmt: skip
         echo(await _summary(settings, keep=database is not None))
     return code
+
+
+async def _skip_the_night(clock: ScaledClock, echo: Callable[[str], None]) -> None:
+    """Once the evening's actions are shown, jump to just before Saturday's opening."""
+    await asyncio.sleep(NIGHT_FALLS_AFTER)
+    echo(f"\n… the night passes: simulated time jumps to {MORNING:%a %H:%M:%S} IST …\n")
+    clock.jump_to(MORNING)
 
 
 async def _summary(settings: Settings, *, keep: bool) -> str:

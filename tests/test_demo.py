@@ -15,6 +15,9 @@ EXPECTED = (
     "complete nov-renewals      rule complete-after-end: succeeded",
     "pause    loan-offers       rule pause-on-failures: dry-run (not sent)",
     "pause    diwali-greetings  rule pause-outside-business-hours: succeeded",
+    "the night passes",
+    "resume   diwali-greetings  rule resume-in-business-hours: succeeded",
+    "resume   loan-offers       rule resume-in-business-hours: succeeded",
 )
 
 
@@ -41,7 +44,11 @@ def test_demo_shows_each_rule_kind_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     # The window edge is acted on at 19:00, not a poll later.
     (paused,) = [line for line in text.splitlines() if "pause    diwali-greetings" in line]
     assert paused.startswith("Fri 19:00:0"), paused
-    assert "kyc-followup" not in text.split("Ctrl-C stops.")[1]  # paused by hand: left alone
+    (resumed,) = [line for line in text.splitlines() if "resume   diwali-greetings" in line]
+    assert resumed.startswith("Sat 10:00:0"), resumed
+    steps = text.split("Ctrl-C stops.")[1].split("statuses now:")[0]
+    assert "kyc-followup" not in steps  # paused by hand: never resumed by a rule
+    assert "kyc-followup paused" in text.split("statuses now:")[1]
     assert list(tmp_path.iterdir()) == [out]  # no database left behind in the working directory
 
 
