@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from lifecycle.clock import FixedClock, ScaledClock
+from lifecycle.clock import Clock, FixedClock, ScaledClock
 from lifecycle.daemon import DaemonOptions, RulesFile, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
@@ -56,6 +58,20 @@ async def db(tmp_path: Path) -> str:
     return url
 
 
+@asynccontextmanager
+async def serving(settings: Settings, clock: Clock, **options: Any) -> AsyncIterator[str]:
+    """The daemon running beside the test; yields its HTTP base URL. Leaving the block
+    stops it the way SIGTERM does and checks that it exited 0."""
+    stop = asyncio.Event()
+    chosen = DaemonOptions(clock=clock, install_signal_handlers=False, **options)
+    daemon = asyncio.create_task(run_daemon(settings, chosen, stop))
+    try:
+        yield f"http://{settings.http}"
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+
+
 async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
     """Wait for a condition the daemon reaches on its own (bounded, polled)."""
     deadline = asyncio.get_running_loop().time() + seconds
@@ -79,15 +95,11 @@ async def test_stop_finishes_the_step_in_flight_and_its_audit_row(
     first = running_campaign(sim)
     second = running_campaign(sim)
     sim.inject(Fault(kind="latency", method="PUT", seconds=0.5, times=5))
-    stop = asyncio.Event()
-    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
-    daemon = asyncio.create_task(run_daemon(settings_for(sim, sim_url, db), options, stop))
     store = await Store.connect(db)
     try:
-        await until(lambda: _has_open_intent(store))
-        stop.set()
-        assert await asyncio.wait_for(daemon, 10) == 0
-
+        async with serving(settings_for(sim, sim_url, db), sim_clock):
+            await until(lambda: _has_open_intent(store))
+        # Stopped while the first PUT was in flight: it finished, with its outcome row.
         assert await store.unresolved_intents() == []
         rows = await store.audit()
         assert [r.outcome for r in reversed(rows)] == [Outcome.INTENT, Outcome.SUCCEEDED]
@@ -106,31 +118,25 @@ async def test_http_endpoints_and_webhook(
     sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
 ) -> None:
     running_campaign(sim)
-    settings = settings_for(sim, sim_url, db)
-    stop = asyncio.Event()
-    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
-    daemon = asyncio.create_task(run_daemon(settings, options, stop))
-    base = f"http://{settings.http}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            await until(lambda: _ready(http, base))
-            async with http.get(f"{base}/healthz") as r:
-                assert r.status == 200
-            async with http.get(f"{base}/metrics") as r:
-                text = await r.text()
-            assert 'lifecycle_steps_total{action="pause",outcome="succeeded"} 1.0' in text
-            assert 'lifecycle_campaigns{status="in-progress"} 1.0' in text  # as polled
-            assert "lifecycle_ruleset_info{hash=" in text
-            async with http.post(f"{base}/webhooks/exotel", data="{nope", headers={
-                "Content-Type": "application/json"}) as r:  # fmt: skip
-                assert r.status == 400
-                assert "not valid JSON" in (await r.json())["error"]
-            form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
-            async with http.post(f"{base}/webhooks/exotel", data=form) as r:
-                assert r.status == 202
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(daemon, 10) == 0
+    async with (
+        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        async with http.get(f"{base}/healthz") as r:
+            assert r.status == 200
+        async with http.get(f"{base}/metrics") as r:
+            text = await r.text()
+        assert 'lifecycle_steps_total{action="pause",outcome="succeeded"} 1.0' in text
+        assert 'lifecycle_campaigns{status="in-progress"} 1.0' in text  # as polled
+        assert "lifecycle_ruleset_info{hash=" in text
+        async with http.post(f"{base}/webhooks/exotel", data="{nope", headers={
+            "Content-Type": "application/json"}) as r:  # fmt: skip
+            assert r.status == 400
+            assert "not valid JSON" in (await r.json())["error"]
+        form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+        async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+            assert r.status == 202
 
 
 async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
@@ -145,11 +151,6 @@ async def test_readyz_says_why_it_is_not_ready(
     sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
 ) -> None:
     sim.inject(Fault(kind="500", method="GET", times=100))
-    settings = settings_for(sim, sim_url, db)
-    stop = asyncio.Event()
-    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
-    daemon = asyncio.create_task(run_daemon(settings, options, stop))
-    base = f"http://{settings.http}"
 
     async def failed_tick() -> bool:
         try:
@@ -159,12 +160,11 @@ async def test_readyz_says_why_it_is_not_ready(
             return False
         return r.status == 503 and str(body["reason"]).startswith("last tick failed")
 
-    try:
-        async with aiohttp.ClientSession() as http:
-            await until(failed_tick, seconds=30)
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(daemon, 10) == 0
+    async with (
+        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(failed_tick, seconds=30)
 
 
 async def test_run_refuses_an_old_schema(sim: Simulator, sim_url: str, tmp_path: Path) -> None:
@@ -218,37 +218,30 @@ async def test_edits_while_running_bad_changes_nothing_good_applies_next_tick(
     shutil.copy(RULES_FILE, rules)
     campaign = running_campaign(sim)
     settings = settings_for(sim, sim_url, db, rules=rules)
-    options = DaemonOptions(
-        clock=sim_clock, install_signal_handlers=False, rules_watch_seconds=0.05
-    )
-    stop = asyncio.Event()
-    daemon = asyncio.create_task(run_daemon(settings, options, stop))
-    base = f"http://{settings.http}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            await until(lambda: _ready(http, base))
-            original = await _ruleset(http, base)
-            assert sim.campaign(campaign).status == Status.PAUSED  # Friday 19:00: closed
+    async with (
+        serving(settings, sim_clock, rules_watch_seconds=0.05) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        original = await _ruleset(http, base)
+        assert sim.campaign(campaign).status == Status.PAUSED  # Friday 19:00: closed
 
-            bad = rules.read_text().replace('"14:00-19:00"', '"14:00-21:00"')
-            rules.write_text(bad.replace("action: archive", "action: archiv"))
-            await until(
-                lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="rejected"} 1.0')
-            )
-            assert await _ruleset(http, base) == original
-            assert sim.campaign(campaign).status == Status.PAUSED
+        bad = rules.read_text().replace('"14:00-19:00"', '"14:00-21:00"')
+        rules.write_text(bad.replace("action: archive", "action: archiv"))
+        await until(
+            lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="rejected"} 1.0')
+        )
+        assert await _ruleset(http, base) == original
+        assert sim.campaign(campaign).status == Status.PAUSED
 
-            rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
-            await until(
-                lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="applied"} 1.0')
-            )
-            changed = await _ruleset(http, base)
-            assert changed != original
-            # The early tick after the reload resumes the campaign: open until 21:00 now.
-            await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(daemon, 10) == 0
+        rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
+        await until(
+            lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="applied"} 1.0')
+        )
+        changed = await _ruleset(http, base)
+        assert changed != original
+        # The early tick after the reload resumes the campaign: open until 21:00 now.
+        await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
     store = await Store.connect(db)
     try:
         resumed = [r for r in await store.audit() if r.step == "resume"]
@@ -278,15 +271,8 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
     clock = ScaledClock(origin=edge - timedelta(seconds=0.6), speed=1.0)
     sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=clock)
     campaign = running_campaign(sim)
-    stop = asyncio.Event()
-    async with running(sim) as url:
-        options = DaemonOptions(clock=clock, install_signal_handlers=False, serve_http=False)
-        daemon = asyncio.create_task(run_daemon(settings_for(sim, url, db), options, stop))
-        try:
-            await until(lambda: _status_is(sim, campaign, Status.PAUSED), seconds=5)
-        finally:
-            stop.set()
-            assert await asyncio.wait_for(daemon, 10) == 0
+    async with running(sim) as url, serving(settings_for(sim, url, db), clock, serve_http=False):
+        await until(lambda: _status_is(sim, campaign, Status.PAUSED), seconds=5)
     store = await Store.connect(db)
     try:
         (intent,) = [r for r in await store.audit() if r.outcome == Outcome.INTENT]
@@ -300,21 +286,15 @@ async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(
     sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
 ) -> None:
     running_campaign(sim)
-    settings = settings_for(sim, sim_url, db)
-    stop = asyncio.Event()
-    options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
-    daemon = asyncio.create_task(run_daemon(settings, options, stop))
-    base = f"http://{settings.http}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            await until(lambda: _ready(http, base))
+    once = DaemonOptions(once=True, clock=sim_clock)
+    async with (
+        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
         late = running_campaign(sim)  # appears after the daemon's tick
-        once = DaemonOptions(once=True, clock=sim_clock)
         assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
         assert sim.campaign(late).status == Status.IN_PROGRESS  # the daemon holds the lease
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(daemon, 10) == 0
 
     assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
     assert sim.campaign(late).status == Status.PAUSED  # released on stop: no wait for expiry
