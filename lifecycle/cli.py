@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -229,7 +230,8 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
-    path = path or Settings().rules
+    # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
+    path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
