@@ -268,7 +268,7 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
     db: str, tmp_path: Path
 ) -> None:
     edge = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
-    clock = ScaledClock(origin=edge - timedelta(seconds=0.6), speed=1.0)
+    clock = ScaledClock(origin=edge - timedelta(seconds=2), speed=1.0)  # room for start-up
     sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=clock)
     campaign = running_campaign(sim)
     async with running(sim) as url, serving(settings_for(sim, url, db), clock, serve_http=False):
