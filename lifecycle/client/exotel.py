@@ -27,6 +27,7 @@ from yarl import URL
 
 from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
 from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
+from lifecycle.client.listing import Listing
 from lifecycle.client.verdict import ActionResult, Reply, Request, action_result, read_answer
 from lifecycle.errors import (
     ApiAnswerInvalid,
@@ -132,28 +133,46 @@ class ExotelClient:
             await self._session.close()
             self._session = None
 
-    async def list_campaigns(self, *, statuses: Collection[Status] | None = None) -> list[Campaign]:
+    async def list_campaigns(self, *, statuses: Collection[Status] | None = None) -> Listing:
         """Every campaign (or those in `statuses`), oldest first, each id once.
 
-        Pages with limit=500 until `metadata.total` is reached (or a short page when the
+        Pages with limit=500 until `metadata.total` is reached (or an empty page when the
         answer has no metadata). A row seen twice (offset paging over a changing set) keeps
-        its later reading. Failed or malformed rows are logged and skipped.
+        its later reading. Failed or malformed rows are logged and skipped. A list that
+        ends short of `metadata.total`, or on a page that repeats the one before (a server
+        that ignores `offset`), is logged as an ERROR and comes back with
+        `complete=False`: the caller acts on what was read, and a campaign not read is
+        unknown, not gone.
         """
         params = _list_params(statuses)
         if params is None:
-            return []
+            return Listing()
         found: dict[str, Campaign] = {}
         offset: int | None = 0
-        previous: Answer | None = None
+        previous: tuple[object, ...] | None = None
+        total: int | None = None
+        repeated = False
+        unreadable = 0
         while offset is not None:
-            request = Request("GET", "list", detail=f"offset={offset}")
-            answer = await self._read(request, "", {**params, "offset": offset})
-            for campaign in campaigns_from_answer(answer):
-                found[campaign.id] = campaign
-            repeated = previous is not None and answer.items == previous.items
-            offset = None if repeated else _next_offset(offset, answer)
-            previous = answer
-        return list(found.values())
+            answer = await self._list_page(offset, params)
+            page = campaigns_from_answer(answer)
+            key = (len(answer.items), *(c.id for c in page))
+            if key == previous:  # the server ignored offset: more pages would be the same
+                repeated = True
+                break
+            unreadable += len(answer.items) - len(page)
+            found.update((c.id, c) for c in page)
+            total = answer.total
+            offset = _next_offset(offset, answer)
+            previous = key
+        listing = Listing(tuple(found.values()), total, repeated, unreadable)
+        if not listing.complete:
+            log.error("incomplete campaign list for %s: %s", self._account, listing.shortfall)
+        return listing
+
+    async def _list_page(self, offset: int, params: Mapping[str, str | int]) -> Answer:
+        request = Request("GET", "list", detail=f"offset={offset}")
+        return await self._read(request, "", {**params, "offset": offset})
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
         """One campaign; NotFound when the API says it does not exist."""
