@@ -54,6 +54,7 @@ class TickReport:
     failed: int = 0
     error: str | None = None
     standby: bool = False
+    warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
 
     @property
     def ok(self) -> bool:
@@ -164,6 +165,8 @@ class Reconciler:
     async def _run(self, tick_id: int, ruleset: Ruleset, now: datetime) -> TickReport:
         await self.resolve_open_intents(now)
         campaigns = await self.client.list_campaigns()
+        if not campaigns.complete:  # the client logged it; act on those read, count it
+            self.metrics.incomplete_lists.inc()
         self.metrics.observe_campaigns(campaigns)
         await self.store.observe(campaigns, at=now)
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
@@ -184,7 +187,14 @@ class Reconciler:
             failed,
             plan.next_wakeup.isoformat() if plan.next_wakeup else "none",
         )
-        return TickReport(at=now, campaigns=len(campaigns), plan=plan, sent=sent, failed=failed)
+        return TickReport(
+            at=now,
+            campaigns=len(campaigns),
+            plan=plan,
+            sent=sent,
+            failed=failed,
+            warning=campaigns.shortfall,
+        )
 
     async def resolve_open_intents(self, now: datetime) -> None:
         """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""
