@@ -283,15 +283,18 @@ class Reconciler:
             # Anything else (a bug, cancellation): we cannot know whether the PUT left.
             await asyncio.shield(self._close(intent_id, decision, step, Outcome.UNKNOWN, exc))
             raise
+        # Accepted, but the answer names another status: kept in the audit row's error text.
+        surprise = result.surprise
         await self.store.record_outcome(
             intent_id,
             outcome=Outcome.SUCCEEDED,
             at=self.clock.now(),
             http_status=result.http_status,
             request_id=result.request_id,
+            error=surprise,
         )
         self.metrics.steps.labels(action=step.value, outcome=Outcome.SUCCEEDED.value).inc()
-        self._emit(decision, step, Outcome.SUCCEEDED)
+        self._emit(decision, step, Outcome.SUCCEEDED, surprise or "")
         return Outcome.SUCCEEDED
 
     async def _close(
@@ -322,7 +325,8 @@ class Reconciler:
 
     def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
         """Tell the log (and the console, when one listens) what happened to a step."""
-        level = logging.INFO if outcome in (Outcome.SUCCEEDED, Outcome.DRY_RUN) else logging.WARNING
+        quiet = outcome in (Outcome.SUCCEEDED, Outcome.DRY_RUN) and not detail
+        level = logging.INFO if quiet else logging.WARNING
         log.log(
             level,
             "%s %s %r by rule %s: %s%s (%s)",

@@ -28,7 +28,14 @@ from yarl import URL
 from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
 from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
 from lifecycle.client.listing import Listing
-from lifecycle.client.verdict import ActionResult, Reply, Request, action_result, read_answer
+from lifecycle.client.verdict import (
+    REGIONAL_HOSTS,
+    ActionResult,
+    Reply,
+    Request,
+    action_result,
+    read_answer,
+)
 from lifecycle.errors import (
     ApiAnswerInvalid,
     ApiError,
@@ -172,10 +179,23 @@ class ExotelClient:
 
     async def _list_page(self, offset: int, params: Mapping[str, str | int]) -> Answer:
         request = Request("GET", "list", detail=f"offset={offset}")
-        return await self._read(request, "", {**params, "offset": offset})
+        try:
+            return await self._read(request, "", {**params, "offset": offset})
+        except NotFound as exc:
+            if offset:
+                raise
+            # Exotel answers 404 for a wrong regional endpoint too, not only a wrong SID.
+            raise NotFound(
+                f"HTTP 404 listing campaigns for account {self._account} at {self._base}: "
+                f"check the account SID and the regional host ({REGIONAL_HOSTS}) [{exc}]",
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+                code=exc.code,
+            ) from exc
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
-        """One campaign; NotFound when the API says it does not exist."""
+        """One campaign; NotFound when the API says it does not exist, ApiAnswerInvalid when
+        the answer is about another campaign."""
         request = Request("GET", "get", campaign_id)
         answer = await self._read(request, _segment(campaign_id), None)
         item = answer.items[0] if answer.items else None
@@ -191,7 +211,13 @@ class ExotelClient:
                 request_id=answer.request_id,
             )
         assert item.data is not None
-        return campaign_from_api(item.data)
+        campaign = campaign_from_api(item.data)
+        if campaign.id != campaign_id:
+            raise ApiAnswerInvalid(
+                f"{request}: asked for campaign {campaign_id}, answered with {campaign.id}",
+                request_id=answer.request_id,
+            )
+        return campaign
 
     async def act(self, campaign_id: str, action: Action) -> ActionResult:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.
