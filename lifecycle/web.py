@@ -1,7 +1,7 @@
 """The daemon's HTTP side: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
 
 Webhooks are hints, never truth: a valid callback only asks for an early tick, which then
-re-reads the campaigns (callbacks can be late, duplicated or missing; exotel-api.md §7).
+re-reads the campaigns (callbacks can be late, duplicated or missing: docs/exotel-api.md).
 """
 
 from __future__ import annotations
