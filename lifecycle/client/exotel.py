@@ -347,8 +347,8 @@ def _next_offset(offset: int, answer: Answer) -> int | None:
     Advances by the rows actually returned, since a server may cap a page below the
     `limit` asked for without saying so. With `metadata.total`, pages end there; without
     it, only an empty page ends them (one request more, but no campaign missed). The
-    caller also stops on a page identical to the one before: a server that ignores
-    `offset` cannot keep us paging forever.
+    caller also stops on a page with the same rows as the one before: a server that
+    ignores `offset` cannot keep us paging forever.
     """
     if not answer.items:
         return None
