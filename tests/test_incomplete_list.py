@@ -7,6 +7,7 @@ while `metadata.total` says 45. Before, that read 20 of 45 campaigns silently.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -133,6 +134,26 @@ async def test_pages_that_end_before_the_total_are_incomplete_and_say_what_was_u
     assert found.shortfall == (
         "read 2 of 4 campaigns: the pages ended before metadata.total; 1 rows could not be read"
     )
+
+
+async def test_the_simulator_in_page_mode_pages_by_page_and_page_size(
+    sim: Simulator, sim_url: str
+) -> None:
+    ids = running_fleet(sim)
+    paged_by_page(sim)
+    config = sim.config
+    auth = base64.b64encode(f"{config.api_key}:{config.api_token}".encode()).decode()
+    url = f"{sim_url}/v2/accounts/{config.account_sid}/campaigns"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {auth}"}) as http:
+        for query, expected in [
+            ({"offset": 20, "limit": 500}, ids[:20]),  # offset and limit mean nothing
+            ({"page": 2, "page_size": 10}, ids[10:20]),
+            ({"page": 3}, ids[40:]),
+        ]:
+            async with http.get(url, params=query) as r:
+                body = await r.json()
+            assert [item["data"]["id"] for item in body["response"]] == expected
+            assert body["metadata"]["total"] == 45
 
 
 def test_a_listing_is_the_sequence_of_its_campaigns() -> None:
