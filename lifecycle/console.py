@@ -88,7 +88,7 @@ async def read_campaigns(settings: Settings, snapshot: Path | None) -> list[Camp
         return campaigns_from_file(snapshot)
     settings.require_credentials()
     async with ExotelClient.from_settings(settings) as client:
-        return await client.list_campaigns()
+        return list(await client.list_campaigns())  # an incomplete list was logged
 
 
 async def plan_at(

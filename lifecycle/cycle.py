@@ -54,6 +54,7 @@ class TickReport:
     failed: int = 0
     error: str | None = None
     standby: bool = False
+    warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
 
     @property
     def ok(self) -> bool:
@@ -164,6 +165,8 @@ class Reconciler:
     async def _run(self, tick_id: int, ruleset: Ruleset, now: datetime) -> TickReport:
         await self.resolve_open_intents(now)
         campaigns = await self.client.list_campaigns()
+        if not campaigns.complete:  # the client logged it; act on those read, count it
+            self.metrics.incomplete_lists.inc()
         self.metrics.observe_campaigns(campaigns)
         await self.store.observe(campaigns, at=now)
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
@@ -184,7 +187,14 @@ class Reconciler:
             failed,
             plan.next_wakeup.isoformat() if plan.next_wakeup else "none",
         )
-        return TickReport(at=now, campaigns=len(campaigns), plan=plan, sent=sent, failed=failed)
+        return TickReport(
+            at=now,
+            campaigns=len(campaigns),
+            plan=plan,
+            sent=sent,
+            failed=failed,
+            warning=campaigns.shortfall,
+        )
 
     async def resolve_open_intents(self, now: datetime) -> None:
         """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""
@@ -273,15 +283,18 @@ class Reconciler:
             # Anything else (a bug, cancellation): we cannot know whether the PUT left.
             await asyncio.shield(self._close(intent_id, decision, step, Outcome.UNKNOWN, exc))
             raise
+        # Accepted, but the answer names another status: kept in the audit row's error text.
+        surprise = result.surprise
         await self.store.record_outcome(
             intent_id,
             outcome=Outcome.SUCCEEDED,
             at=self.clock.now(),
             http_status=result.http_status,
             request_id=result.request_id,
+            error=surprise,
         )
         self.metrics.steps.labels(action=step.value, outcome=Outcome.SUCCEEDED.value).inc()
-        self._emit(decision, step, Outcome.SUCCEEDED)
+        self._emit(decision, step, Outcome.SUCCEEDED, surprise or "")
         return Outcome.SUCCEEDED
 
     async def _close(
@@ -312,7 +325,8 @@ class Reconciler:
 
     def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
         """Tell the log (and the console, when one listens) what happened to a step."""
-        level = logging.INFO if outcome in (Outcome.SUCCEEDED, Outcome.DRY_RUN) else logging.WARNING
+        quiet = outcome in (Outcome.SUCCEEDED, Outcome.DRY_RUN) and not detail
+        level = logging.INFO if quiet else logging.WARNING
         log.log(
             level,
             "%s %s %r by rule %s: %s%s (%s)",

@@ -55,6 +55,11 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.incomplete_lists = Counter(
+            "lifecycle_incomplete_campaign_lists",
+            "Campaign lists that ended before metadata.total or on a repeated page",
+            registry=r,
+        )
         self.rules_reloads = Counter(
             "lifecycle_rules_reloads", "Rules file reloads, by result", ["result"], registry=r
         )

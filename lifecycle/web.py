@@ -1,7 +1,7 @@
 """The daemon's HTTP side: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
 
 Webhooks are hints, never truth: a valid callback only asks for an early tick, which then
-re-reads the campaigns (callbacks can be late, duplicated or missing; exotel-api.md §7).
+re-reads the campaigns (callbacks can be late, duplicated or missing: docs/exotel-api.md).
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ class WebState:
     started_at: datetime
 
     def readiness(self) -> tuple[bool, str]:
+        """(ready, reason). A tick that worked on a short campaign list is ready, with a
+        reason that starts with "degraded: " and says what is missing."""
         last = self.reconciler.last
         if last is None:
             return False, "no tick has run yet"
@@ -95,6 +97,10 @@ class WebState:
         limit = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
         if age > limit:
             return False, f"last successful tick is {int(age.total_seconds())}s old"
+        if last.warning:
+            # Still ready: the daemon acts on what it read, and a failing probe would only
+            # restart a pod that a restart cannot fix (README, "Operations").
+            return True, f"degraded: {last.warning}"
         return True, "ok"
 
 
@@ -110,6 +116,7 @@ def make_app(state: WebState) -> web.Application:
         body = {
             "ready": ready,
             "reason": reason,
+            "degraded": reason.startswith("degraded: "),
             "last_tick": last.at.isoformat() if last else None,
             "ruleset": state.reconciler.ruleset().hash,
         }

@@ -130,3 +130,4 @@ async def test_a_server_that_ignores_offset_cannot_keep_us_paging() -> None:
     ):
         campaigns = await client.list_campaigns()
     assert len(campaigns) == 3 and calls == 2
+    assert (campaigns.complete, campaigns.total) == (False, None)  # and it says so

@@ -27,7 +27,15 @@ from yarl import URL
 
 from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
 from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
-from lifecycle.client.verdict import ActionResult, Reply, Request, action_result, read_answer
+from lifecycle.client.listing import Listing
+from lifecycle.client.verdict import (
+    REGIONAL_HOSTS,
+    ActionResult,
+    Reply,
+    Request,
+    action_result,
+    read_answer,
+)
 from lifecycle.errors import (
     ApiAnswerInvalid,
     ApiError,
@@ -132,31 +140,62 @@ class ExotelClient:
             await self._session.close()
             self._session = None
 
-    async def list_campaigns(self, *, statuses: Collection[Status] | None = None) -> list[Campaign]:
+    async def list_campaigns(self, *, statuses: Collection[Status] | None = None) -> Listing:
         """Every campaign (or those in `statuses`), oldest first, each id once.
 
-        Pages with limit=500 until `metadata.total` is reached (or a short page when the
+        Pages with limit=500 until `metadata.total` is reached (or an empty page when the
         answer has no metadata). A row seen twice (offset paging over a changing set) keeps
-        its later reading. Failed or malformed rows are logged and skipped.
+        its later reading. Failed or malformed rows are logged and skipped. A list that
+        ends short of `metadata.total`, or on a page that repeats the one before (a server
+        that ignores `offset`), is logged as an ERROR and comes back with
+        `complete=False`: the caller acts on what was read, and a campaign not read is
+        unknown, not gone.
         """
         params = _list_params(statuses)
         if params is None:
-            return []
+            return Listing()
         found: dict[str, Campaign] = {}
         offset: int | None = 0
-        previous: Answer | None = None
+        previous: tuple[object, ...] | None = None
+        total: int | None = None
+        repeated = False
+        unreadable = 0
         while offset is not None:
-            request = Request("GET", "list", detail=f"offset={offset}")
-            answer = await self._read(request, "", {**params, "offset": offset})
-            for campaign in campaigns_from_answer(answer):
-                found[campaign.id] = campaign
-            repeated = previous is not None and answer.items == previous.items
-            offset = None if repeated else _next_offset(offset, answer)
-            previous = answer
-        return list(found.values())
+            answer = await self._list_page(offset, params)
+            page = campaigns_from_answer(answer)
+            key = (len(answer.items), *(c.id for c in page))
+            if key == previous:  # the server ignored offset: more pages would be the same
+                repeated = True
+                break
+            unreadable += len(answer.items) - len(page)
+            found.update((c.id, c) for c in page)
+            total = answer.total
+            offset = _next_offset(offset, answer)
+            previous = key
+        listing = Listing(tuple(found.values()), total, repeated, unreadable)
+        if not listing.complete:
+            log.error("incomplete campaign list for %s: %s", self._account, listing.shortfall)
+        return listing
+
+    async def _list_page(self, offset: int, params: Mapping[str, str | int]) -> Answer:
+        request = Request("GET", "list", detail=f"offset={offset}")
+        try:
+            return await self._read(request, "", {**params, "offset": offset})
+        except NotFound as exc:
+            if offset:
+                raise
+            # Exotel answers 404 for a wrong regional endpoint too, not only a wrong SID.
+            raise NotFound(
+                f"HTTP 404 listing campaigns for account {self._account} at {self._base}: "
+                f"check the account SID and the regional host ({REGIONAL_HOSTS}) [{exc}]",
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+                code=exc.code,
+            ) from exc
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
-        """One campaign; NotFound when the API says it does not exist."""
+        """One campaign; NotFound when the API says it does not exist, ApiAnswerInvalid when
+        the answer is about another campaign."""
         request = Request("GET", "get", campaign_id)
         answer = await self._read(request, _segment(campaign_id), None)
         item = answer.items[0] if answer.items else None
@@ -172,7 +211,13 @@ class ExotelClient:
                 request_id=answer.request_id,
             )
         assert item.data is not None
-        return campaign_from_api(item.data)
+        campaign = campaign_from_api(item.data)
+        if campaign.id != campaign_id:
+            raise ApiAnswerInvalid(
+                f"{request}: asked for campaign {campaign_id}, answered with {campaign.id}",
+                request_id=answer.request_id,
+            )
+        return campaign
 
     async def act(self, campaign_id: str, action: Action) -> ActionResult:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.
@@ -302,8 +347,8 @@ def _next_offset(offset: int, answer: Answer) -> int | None:
     Advances by the rows actually returned, since a server may cap a page below the
     `limit` asked for without saying so. With `metadata.total`, pages end there; without
     it, only an empty page ends them (one request more, but no campaign missed). The
-    caller also stops on a page identical to the one before: a server that ignores
-    `offset` cannot keep us paging forever.
+    caller also stops on a page with the same rows as the one before: a server that
+    ignores `offset` cannot keep us paging forever.
     """
     if not answer.items:
         return None

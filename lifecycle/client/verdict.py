@@ -15,7 +15,8 @@ reads (list/get)                          act (PUT)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from lifecycle.client.answer import Answer, ErrorDetail, answer_from_body, describe
 from lifecycle.errors import (
@@ -28,7 +29,10 @@ from lifecycle.errors import (
     OutcomeUnknown,
     RateLimited,
 )
-from lifecycle.model import Action, Status
+from lifecycle.model import ACTION_GOAL, Action, Status
+
+# Exotel's two regional clusters; the wrong one answers 401 or 404 (docs/exotel-api.md).
+REGIONAL_HOSTS = "api.exotel.com for Singapore, api.in.exotel.com for Mumbai"
 
 # Without Retry-After, wait one whole rate window: a per-minute quota has cleared by then.
 DEFAULT_RETRY_AFTER = 60.0
@@ -75,6 +79,15 @@ class ActionResult:
     http_status: int
     request_id: str | None
     status: Status | None
+
+    @property
+    def surprise(self) -> str | None:
+        """Why the answer's status is worth a note: it is not the step's target (a pause
+        answered with `in-progress`). None when it is, or when the answer gave none."""
+        target = ACTION_GOAL[self.action]
+        if self.status is None or self.status == target:
+            return None
+        return f"the answer says the campaign is {self.status.value}, not {target.value}"
 
 
 def read_answer(request: Request, reply: Reply) -> Answer:
@@ -159,7 +172,7 @@ def _new_status(answer: Answer) -> Status | None:
 def _raise_common(request: Request, reply: Reply, answer: Answer) -> None:
     """The answers that mean the same for reads and writes."""
     if reply.status in (401, 403):
-        hint = "check the API key/token, the account SID and the regional host"
+        hint = f"check the API key/token, the account SID and the regional host ({REGIONAL_HOSTS})"
         raise _error(AuthFailed, f"{_message(request, reply, answer)}: {hint}", reply, answer)
     if reply.status == 404:
         raise _error(NotFound, _message(request, reply, answer), reply, answer)
@@ -172,9 +185,36 @@ def _error_answer(reply: Reply) -> Answer:
     if not reply.is_json:
         return Answer(error=ErrorDetail("the body is not JSON"))
     try:
-        return answer_from_body(reply.body)
+        answer = answer_from_body(reply.body)
     except ApiAnswerInvalid:
-        return Answer(error=ErrorDetail("the body has no error detail"))
+        answer = Answer(error=ErrorDetail("the body has no error detail"))
+    if answer.error is None or answer.error.message.startswith(_PLACEHOLDERS):
+        # Not a documented error grammar, but the server's text beats no detail at all.
+        loose = _loose_error(reply.body)
+        if loose is not None:
+            return replace(answer, error=ErrorDetail(loose))
+    return answer
+
+
+# The texts answer.py and this module write when the server gave none of its own.
+_PLACEHOLDERS = ("the item failed with code", "the body has no error detail")
+
+
+def _loose_error(body: object) -> str | None:
+    """An `error` or `message` text at the top, in `response`, or in its first item."""
+    places = [body]
+    response = body.get("response") if isinstance(body, Mapping) else None
+    places.append(response[0] if isinstance(response, list) and response else response)
+    for place in places:
+        if not isinstance(place, Mapping):
+            continue
+        for key in ("error", "message", "Message"):
+            value = place.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("message") or value.get("description")
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
 
 
 def _message(request: Request, reply: Reply, answer: Answer) -> str:

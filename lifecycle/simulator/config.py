@@ -33,6 +33,9 @@ class SimulatorConfig:
     rate_limit_style: Literal["v2", "v1"] = "v2"  # 429 body: v2 envelope or RestException
     wrong_sid_status: int = 404  # wrong account SID: 404 or 401
     end_at_lag: timedelta = timedelta(0)  # how late the platform's scheduler acts on end_at
+    # "page": list pages by page/page_size (default 20) as the old exotel/ExotelAPI sample
+    # does, ignoring offset/limit: every offset gets the first page.
+    paging: Literal["offset", "page"] = "offset"
 
 
 @dataclass(frozen=True)

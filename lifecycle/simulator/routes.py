@@ -46,8 +46,7 @@ class CampaignRoutes:
 
     async def list_campaigns(self, request: web.Request) -> web.Response:
         query = request.query
-        offset = _int_param(query, "offset", 0, minimum=0)
-        limit = self._limit(query)
+        offset, limit = self._window(query)
         statuses = _status_filter(query.get("status"))
         name = query.get("name", "").lower()
         field, descending = _sort_order(query.get("sort_by", "date_created:asc"), _SORT_KEYS)
@@ -97,6 +96,13 @@ class CampaignRoutes:
         page = rows[offset : offset + limit]
         meta = {"count": len(page), "offset": offset, "total": len(rows), "limit": limit}
         return self._answer(request, page, metadata=meta)
+
+    def _window(self, query: Mapping[str, str]) -> tuple[int, int]:
+        """(offset, limit) of a list page, by offset/limit or, in "page" mode, page/page_size."""
+        if self.sim.config.paging == "page":
+            size = _int_param(query, "page_size", 20, minimum=1)
+            return (_int_param(query, "page", 1, minimum=1) - 1) * size, size
+        return _int_param(query, "offset", 0, minimum=0), self._limit(query)
 
     def _limit(self, query: Mapping[str, str]) -> int:
         limit = _int_param(query, "limit", 20, minimum=1)
