@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 from yarl import URL
 
-from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
+from lifecycle.client.answer import Answer, campaign_from_item, campaigns_from_answer, describe
 from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
 from lifecycle.client.verdict import ActionResult, Reply, Request, action_result, read_answer
 from lifecycle.errors import (
@@ -172,7 +172,7 @@ class ExotelClient:
                 request_id=answer.request_id,
             )
         assert item.data is not None
-        return campaign_from_api(item.data)
+        return campaign_from_item(item)
 
     async def act(self, campaign_id: str, action: Action) -> ActionResult:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.

@@ -8,6 +8,10 @@ from typing import Literal
 
 StatusStyle = Literal["pascal", "lower"]
 EndAtBehaviour = Literal["completed", "paused"]
+# Where the call counts go (exotel-api.md §0): a `summary` beside `data` in the response
+# item (the update-campaign body), a `summary` inside the campaign object, a `stats` map
+# with `completed` (DOC-N), the analytics' `stats` key set without it, or nowhere.
+CountsShape = Literal["summary-item", "summary-data", "stats", "stats-no-completed", "none"]
 FaultKind = Literal[
     "500", "502", "503", "429", "latency", "drop_before", "drop_after_apply", "garbage"
 ]
@@ -33,6 +37,7 @@ class SimulatorConfig:
     rate_limit_style: Literal["v2", "v1"] = "v2"  # 429 body: v2 envelope or RestException
     wrong_sid_status: int = 404  # wrong account SID: 404 or 401
     end_at_lag: timedelta = timedelta(0)  # how late the platform's scheduler acts on end_at
+    counts: CountsShape = "stats"  # where each campaign's call counts are put
 
 
 @dataclass(frozen=True)
