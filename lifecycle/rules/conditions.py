@@ -57,8 +57,13 @@ class Facts:
 
 @dataclass(frozen=True)
 class Verdict:
+    """`unknown`: the facts cannot say (no honest failure rate, a time in status known only
+    as a lower bound below the minimum). An unknown verdict never matches, and `not:`
+    keeps it unknown rather than turning it into a match."""
+
     matched: bool
     reason: str
+    unknown: bool = False
 
 
 class Condition(Protocol):
@@ -231,13 +236,16 @@ class InStatusFor:
     def evaluate(self, facts: Facts) -> Verdict:
         start, status = self.start(facts), facts.campaign.status
         if start is None:
-            return Verdict(False, f"{status} since an unknown time: {self._unknown(facts)}")
+            reason = f"{status} since an unknown time: {self._unknown(facts)}"
+            return Verdict(False, reason, unknown=True)
         spent = facts.now - start.at
         held = spent >= self.minimum
         sign = "≥" if held else "<"
         span = f"{format_duration(spent)} ({sign} {_min(self.minimum)})"
         if start.basis == SinceBasis.FIRST_SEEN:
-            return Verdict(held, f"{status} for ≥ {span}, first seen {facts.show(start.at)}")
+            # A lower bound below the minimum says nothing about the true time: unknown.
+            reason = f"{status} for ≥ {span}, first seen {facts.show(start.at)}"
+            return Verdict(held, reason, unknown=not held)
         if start.basis == SinceBasis.DATE_UPDATED:
             trusted = "from date_updated, trusted by the rules file"
             return Verdict(held, f"{status} since {facts.show(start.at)} ({trusted}): {span}")
@@ -291,7 +299,7 @@ class FailureRate(_Timeless):
         counts = facts.campaign.counts
         unknown = counts.unknown_because()
         if unknown is not None:
-            return Verdict(False, f"failure rate unknown: {unknown}")
+            return Verdict(False, f"failure rate unknown: {unknown}", unknown=True)
         done, rate = counts.done or 0, counts.failure_rate
         if rate is None:
             return Verdict(False, "no calls done yet")
@@ -393,12 +401,14 @@ class AnyOf:
 
     def evaluate(self, facts: Facts) -> Verdict:
         reasons: list[str] = []
+        unknown = False
         for part in self.parts:
             verdict = part.evaluate(facts)
             if verdict.matched:
                 return verdict
             reasons.append(verdict.reason)
-        return Verdict(False, f"none of: {'; '.join(reasons)}")
+            unknown = unknown or verdict.unknown
+        return Verdict(False, f"none of: {'; '.join(reasons)}", unknown=unknown)
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         for part in self.parts:
@@ -413,6 +423,8 @@ class Not:
 
     def evaluate(self, facts: Facts) -> Verdict:
         verdict = self.inner.evaluate(facts)
+        if verdict.unknown:
+            return Verdict(False, f"not ({verdict.reason}): unknown", unknown=True)
         return Verdict(not verdict.matched, f"not ({verdict.reason})")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
