@@ -227,7 +227,8 @@ def test_explain_names_each_rules_verdict() -> None:
         (
             "archive-completed",
             True,
-            "status is completed; completed for ≥ 8d 2h (≥ 7d), first seen 2026-11-19T10:00:00+05:30",
+            "status is completed; completed for ≥ 8d 2h (≥ 7d), "
+            "first seen 2026-11-19T10:00:00+05:30",
         ),
         ("pause-on-failures", False, "status is completed, rule wants in-progress"),
     ]
