@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
+from typing import get_args
 
 import pytest
+from click.testing import CliRunner
 
+from lifecycle.cli import main
 from lifecycle.client import ExotelClient, RateLimiter, campaigns_from_body
 from lifecycle.engine import explain, plan
 from lifecycle.model import CallCounts, Campaign, CountSource, History, Mode, Status
@@ -223,3 +226,8 @@ def test_the_simulator_puts_counts_only_where_the_config_says(
     )
     if shape == "stats-no-completed":
         assert set(data["stats"]) == set(ANALYTICS)
+
+
+def test_the_simulator_command_offers_every_counter_shape() -> None:
+    shown = CliRunner().invoke(main, ["simulator", "--help"], terminal_width=200).output
+    assert all(shape in shown for shape in get_args(CountsShape)), shown
