@@ -179,8 +179,8 @@ class CallCounts:
         if self.source == CountSource.STATS and self.completed is None:
             # failed / (completed + failed) would be 1.0 after the first failure.
             return "stats has no 'completed' count, so there is no denominator"
-        missing = [k for k, v in (("call_completed", self.completed), ("call_failed",
-                   self.failed)) if v is None]  # fmt: skip
+        named = {"call_completed": self.completed, "call_failed": self.failed}
+        missing = [key for key, value in named.items() if value is None]
         if missing:
             return f"the summary has no {' or '.join(repr(k) for k in missing)} count"
         return None
@@ -211,9 +211,15 @@ class Campaign:
 
     @property
     def counts(self) -> CallCounts:
-        """The summary block when there was one (it names completed and failed calls
-        outright), else the stats map."""
-        return self.summary if self.summary is not None else CallCounts.from_stats(self.stats)
+        """The counts a failure rate is judged on: a summary block that names completed
+        and failed calls outright, else the stats map when it has `completed`, else
+        whichever was reported (its `unknown_because` then says what is missing)."""
+        stats = CallCounts.from_stats(self.stats)
+        if self.summary is None:
+            return stats
+        if self.summary.unknown_because() is None or stats.unknown_because() is not None:
+            return self.summary
+        return stats
 
     @property
     def failure_rate(self) -> float | None:

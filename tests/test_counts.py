@@ -231,3 +231,13 @@ def test_the_simulator_puts_counts_only_where_the_config_says(
 def test_the_simulator_command_offers_every_counter_shape() -> None:
     shown = CliRunner().invoke(main, ["simulator", "--help"], terminal_width=200).output
     assert all(shape in shown for shape in get_args(CountsShape)), shown
+
+
+def test_a_summary_without_call_counts_gives_way_to_stats_with_completed() -> None:
+    empty = CallCounts.from_summary({"call_scheduled": 100}, CountSource.SUMMARY_DATA)
+    with_stats = campaign(summary=empty, stats={"completed": 6, "failed": 4})
+    assert (with_stats.counts.source, with_stats.failure_rate) == (CountSource.STATS, 0.4)
+    alone = campaign(summary=empty, stats=ANALYTICS)
+    assert alone.counts.unknown_because() == (
+        "the summary has no 'call_completed' or 'call_failed' count"
+    )
