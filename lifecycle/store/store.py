@@ -119,8 +119,9 @@ class Store:
         lookback: timedelta = timedelta(days=30),
     ) -> History:
         """What the engine needs to know about the past, for `campaign_ids` (default all):
-        status since (and which of those are only a first sight), succeeded steps within `lookback` (newest 50, oldest first),
-        campaigns with unresolved intents, and holds in force at `at`."""
+        status since (and which of those are only a first sight), succeeded steps within
+        `lookback` (newest 50, oldest first), campaigns with unresolved intents, and holds
+        in force at `at`."""
         async with self._transaction() as conn:
             since, first_seen = await observations.status_since(conn, campaign_ids)
             done = await intents.succeeded_steps(conn, campaign_ids, at=at, lookback=lookback)
