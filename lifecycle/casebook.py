@@ -26,7 +26,9 @@ from lifecycle.engine import RuleVerdict
 from lifecycle.errors import Problem, RulesError
 from lifecycle.model import (
     ActionRecord,
+    CallCounts,
     Campaign,
+    CountSource,
     Decision,
     History,
     Hold,
@@ -80,6 +82,9 @@ class CampaignSpec(_Strict):
     date_created: Stamp | None = None
     date_updated: Stamp | None = None
     stats: dict[str, int] = {}
+    # A `summary` block's counts (call_completed, call_failed…), as the API may send them
+    # beside or inside the campaign object; when given, the failure rate is judged on it.
+    summary: dict[str, int] | None = None
 
 
 class ActionSpec(_Strict):
@@ -94,10 +99,20 @@ class HoldSpec(_Strict):
 
 
 class HistorySpec(_Strict):
+    """`status_since`: the daemon saw the campaign enter its status then. `first_seen`: the
+    daemon first saw it then, already in its status (a lower bound). At most one."""
+
     status_since: Stamp | None = None
+    first_seen: Stamp | None = None
     actions: list[ActionSpec] = []
     hold: HoldSpec | None = None
     open_intent: bool = False
+
+    @model_validator(mode="after")
+    def _one_start(self) -> HistorySpec:
+        if self.status_since is not None and self.first_seen is not None:
+            raise invalid("give 'status_since' or 'first_seen', not both")
+        return self
 
 
 class ExpectSpec(_Strict):
@@ -251,14 +266,19 @@ def _campaign(spec: CampaignSpec, tz: tzinfo, *, case: str) -> Campaign:
         date_created=_maybe(spec.date_created, tz),
         date_updated=_maybe(spec.date_updated, tz),
         stats=dict(spec.stats),
+        summary=None
+        if spec.summary is None
+        else CallCounts.from_summary(spec.summary, CountSource.SUMMARY_ITEM),
     )
 
 
 def _history(spec: HistorySpec, campaign_id: str, tz: tzinfo, at: datetime) -> History:
     done = tuple(ActionRecord(campaign_id, a.rule, a.step, _aware(a.at, tz)) for a in spec.actions)
     hold = spec.hold
+    start = spec.status_since or spec.first_seen
     return History(
-        status_since={campaign_id: _aware(spec.status_since, tz)} if spec.status_since else {},
+        status_since={campaign_id: _aware(start, tz)} if start else {},
+        first_seen_in_status=frozenset({campaign_id}) if spec.first_seen else frozenset(),
         actions={campaign_id: done} if done else {},
         open_intents=frozenset({campaign_id}) if spec.open_intent else frozenset(),
         holds={campaign_id: Hold(campaign_id, _aware(hold.until, tz), hold.reason, at)}
@@ -370,13 +390,18 @@ def _campaign_text(campaign: Campaign, tz: tzinfo) -> str:
             parts.append(f"{field} {value.astimezone(tz).isoformat(timespec='seconds')}")
     if campaign.stats:
         parts.append("stats " + " ".join(f"{k}={v}" for k, v in campaign.stats.items()))
+    if campaign.summary is not None:
+        summary = campaign.summary.values.items()
+        parts.append("summary " + " ".join(f"{k}={v}" for k, v in summary))
     return "; ".join(parts)
 
 
 def _history_text(case: Case, tz: tzinfo) -> str:
     history, cid = case.history, case.campaign.id
     parts: list[str] = []
-    if cid in history.status_since:
+    if cid in history.first_seen_in_status:
+        parts.append(f"first seen in status {_show(history.status_since[cid], tz)}")
+    elif cid in history.status_since:
         parts.append(f"in status since {_show(history.status_since[cid], tz)}")
     for a in history.actions.get(cid, ()):
         parts.append(f"{a.step} by {a.rule} at {_show(a.at, tz)}")

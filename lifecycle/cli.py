@@ -359,9 +359,17 @@ def holds() -> None:
 @click.option("--status-style", type=click.Choice(["pascal", "lower"]), default="pascal")
 @click.option("--end-at", "end_at", type=click.Choice(["completed", "paused"]), default="completed")
 @click.option("--rate", type=int, default=30, show_default=True, help="Requests/minute; 0: off.")
+@click.option(
+    "--counts",
+    type=click.Choice(["summary-item", "summary-data", "stats", "stats-no-completed", "none"]),
+    default="stats",
+    show_default=True,
+    help="Where call counts go: a summary beside data or inside it, stats, or nowhere.",
+)
 def simulator(
-    host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int
-) -> None:
+    host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int,
+    counts: str,
+) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
     from lifecycle.simulator import Simulator, SimulatorConfig, serve_forever
 
@@ -370,6 +378,7 @@ def simulator(
         status_style=status_style,  # type: ignore[arg-type]
         end_at_behaviour=end_at,  # type: ignore[arg-type]
         rate_per_minute=rate or None,
+        counts=counts,  # type: ignore[arg-type]
     )
     sim = Simulator(config, seed=seed)
     sim.seed_campaigns(count)

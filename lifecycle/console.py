@@ -238,6 +238,6 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo
     if statuses:
         lines.append("status history (newest first):")
         for s in statuses:
-            estimate = " (estimated from date_updated)" if s.estimated else ""
+            estimate = " (already in it when first seen)" if s.estimated else ""
             lines.append(f"  {local_iso(s.since, tz)}  {s.status}{estimate}")
     return lines

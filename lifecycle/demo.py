@@ -37,7 +37,8 @@ MORNING = datetime(2026, 11, 28, 9, 59, 30, tzinfo=MUMBAI)  # Saturday opens at 
 
 
 def demo_rules() -> Path:
-    """The rules the demo runs: the same as the shipped rules.yaml."""
+    """The rules the demo runs: the shipped rules.yaml, opting in to `trust_date_updated`
+    so that its campaign completed 9 days ago (by date_updated) is archived at once."""
     return Path(str(resources.files("lifecycle").joinpath("demo_rules.yaml")))
 
 

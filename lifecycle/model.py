@@ -121,9 +121,79 @@ def path_to(status: Status, action: Action) -> tuple[Action, ...] | None:
 _PATH_ORDER = (Action.PAUSE, Action.COMPLETE, Action.ARCHIVE)
 
 
+class CountSource(StrEnum):
+    """Where a campaign's call counts came from (exotel-api.md §0: Exotel puts them in
+    several places, with different keys)."""
+
+    SUMMARY_ITEM = "summary beside data"  # the update-campaign body: response[i].summary
+    SUMMARY_DATA = "summary in the campaign object"  # response[i].data.summary
+    STATS = "stats"  # the campaign object's `stats` map
+    NONE = "none"  # the answer carried no counts at all
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """How many calls ended which way, as Exotel reported them, and where it said so.
+
+    `values` is the reported map as it was (summary keys `call_*`, or hyphenated stats
+    keys). `completed` and `failed` are None when the shape does not carry them: a stats
+    map without `completed` counts failures but never successes, so no honest failure
+    rate can be drawn from it.
+    """
+
+    source: CountSource
+    values: Mapping[str, int] = field(default_factory=dict)
+    completed: int | None = None
+    failed: int | None = None
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, int], source: CountSource) -> CallCounts:
+        completed, failed = summary.get("call_completed"), summary.get("call_failed")
+        return cls(source, summary, completed, failed)
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, int]) -> CallCounts:
+        """Failed is `failed` plus every `failed-*` key (failed-dnd, failed-no-attempt…)."""
+        if not stats:
+            return cls(CountSource.NONE)
+        failed = sum(v for k, v in stats.items() if k == "failed" or k.startswith("failed-"))
+        return cls(CountSource.STATS, stats, stats.get("completed"), failed)
+
+    @property
+    def done(self) -> int | None:
+        """Calls that reached a final outcome, or None when the shape cannot say."""
+        if self.completed is None or self.failed is None:
+            return None
+        return self.completed + self.failed
+
+    @property
+    def failure_rate(self) -> float | None:
+        """failed / (completed + failed); None when unknown or before any call ended."""
+        done = self.done
+        return self.failed / done if done and self.failed is not None else None
+
+    def unknown_because(self) -> str | None:
+        """Why this shape gives no honest failure rate, or None when it does."""
+        if self.source == CountSource.NONE:
+            return "Exotel reported no call counts (no summary, no stats)"
+        if self.source == CountSource.STATS and self.completed is None:
+            # failed / (completed + failed) would be 1.0 after the first failure.
+            return "stats has no 'completed' count, so there is no denominator"
+        named = {"call_completed": self.completed, "call_failed": self.failed}
+        missing = [key for key, value in named.items() if value is None]
+        if missing:
+            return f"the summary has no {' or '.join(repr(k) for k in missing)} count"
+        return None
+
+
 @dataclass(frozen=True)
 class Campaign:
-    """One campaign as observed from the API, with its status normalised."""
+    """One campaign as observed from the API, with its status normalised.
+
+    `stats` is the campaign object's stats map as reported (for `counters:`); `summary`
+    is a `summary` block's counts, from beside `data` or inside it, when the answer had
+    one. `counts` is what a failure rate is judged on.
+    """
 
     id: str
     name: str
@@ -137,25 +207,31 @@ class Campaign:
     date_created: datetime | None = None
     date_updated: datetime | None = None
     stats: Mapping[str, int] = field(default_factory=dict)
+    summary: CallCounts | None = None
 
     @property
-    def calls_done(self) -> int:
-        """Numbers that reached a final outcome (completed or failed in any way)."""
-        return self.calls_completed + self.calls_failed
-
-    @property
-    def calls_completed(self) -> int:
-        return self.stats.get("completed", 0)
-
-    @property
-    def calls_failed(self) -> int:
-        return sum(v for k, v in self.stats.items() if k == "failed" or k.startswith("failed-"))
+    def counts(self) -> CallCounts:
+        """The counts a failure rate is judged on: a summary block that names completed
+        and failed calls outright, else the stats map when it has `completed`, else
+        whichever was reported (its `unknown_because` then says what is missing)."""
+        stats = CallCounts.from_stats(self.stats)
+        if self.summary is None:
+            return stats
+        if self.summary.unknown_because() is None or stats.unknown_because() is not None:
+            return self.summary
+        return stats
 
     @property
     def failure_rate(self) -> float | None:
-        """Failed / done, or None before any number finished."""
-        done = self.calls_done
-        return self.calls_failed / done if done else None
+        """Failed / done, or None when unknown or before any number finished."""
+        return self.counts.failure_rate
+
+    def counter(self, key: str) -> int | None:
+        """A reported count by its exact key: stats keys (`failed-dnd`) from `stats`,
+        summary keys (`call_failed`) from the summary block; None when not reported."""
+        if key in self.stats:
+            return self.stats[key]
+        return self.summary.values.get(key) if self.summary is not None else None
 
 
 class Outcome(StrEnum):
@@ -198,12 +274,29 @@ class Hold:
     created_at: datetime
 
 
+class SinceBasis(StrEnum):
+    """What a campaign's time in status is counted from."""
+
+    OBSERVED = "observed"  # this daemon saw the status change (or made it)
+    FIRST_SEEN = "first seen"  # already in it at first sight: a lower bound
+    DATE_UPDATED = "date_updated"  # the API's date_updated, trusted by the rules file
+
+
+@dataclass(frozen=True)
+class StatusStart:
+    at: datetime
+    basis: SinceBasis
+
+
 @dataclass(frozen=True)
 class History:
     """What the audit trail knows, as the engine needs it. Built by the store; pure data.
 
-    - `status_since`: campaign id → the instant the campaign entered its current status
-      (first observation by this daemon, or `date_updated` when first seen already in it).
+    - `status_since`: campaign id → the instant the campaign entered its current status,
+      as this daemon observed it (or made it happen).
+    - `first_seen_in_status`: campaign ids whose `status_since` is only the daemon's first
+      sight of them, already in that status: a lower bound, never a guess. Only a rules
+      file with `trust_date_updated: true` reads `date_updated` instead.
     - `actions`: campaign id → the steps this daemon carried out successfully on it within
       the store's look-back window, oldest first.
     - `open_intents`: campaign ids with a step in flight or of unknown outcome.
@@ -214,6 +307,23 @@ class History:
     actions: Mapping[str, tuple[ActionRecord, ...]] = field(default_factory=dict)
     open_intents: frozenset[str] = frozenset()
     holds: Mapping[str, Hold] = field(default_factory=dict)
+    first_seen_in_status: frozenset[str] = frozenset()
+
+    def status_start(self, campaign: Campaign, *, trust_date_updated: bool) -> StatusStart | None:
+        """When `campaign` entered its current status, and on what basis; None when unknown.
+
+        A change this daemon observed is the answer. Otherwise `date_updated` may not move
+        when the status does (exotel-api.md §0), so it counts only when the rules file
+        trusts it, and never later than the first sight; else the first sight is a lower
+        bound. A campaign never observed and not trusted has an unknown start.
+        """
+        since = self.status_since.get(campaign.id)
+        if since is not None and campaign.id not in self.first_seen_in_status:
+            return StatusStart(since, SinceBasis.OBSERVED)
+        updated = campaign.date_updated if trust_date_updated else None
+        if updated is not None and (since is None or updated <= since):
+            return StatusStart(updated, SinceBasis.DATE_UPDATED)
+        return StatusStart(since, SinceBasis.FIRST_SEEN) if since is not None else None
 
     def last_action(self, campaign_id: str) -> ActionRecord | None:
         done = self.actions.get(campaign_id, ())

@@ -71,15 +71,20 @@ def did(step: str, at: str, *, rule: str = PAUSE_OUTSIDE, cid: str = "c1") -> Ac
 def history(
     *records: ActionRecord,
     since: dict[str, str] | None = None,
+    first_seen: dict[str, str] | None = None,
     intents: tuple[str, ...] = (),
     holds: tuple[Hold, ...] = (),
 ) -> History:
+    """`since`: the daemon saw each campaign enter its status then; `first_seen`: it first
+    saw each one then, already in its status (a lower bound)."""
     actions: dict[str, tuple[ActionRecord, ...]] = {}
     for record in records:
         actions[record.campaign_id] = (*actions.get(record.campaign_id, ()), record)
+    starts = {**(since or {}), **(first_seen or {})}
     return History(
-        status_since={cid: ist(at) for cid, at in (since or {}).items()},
+        status_since={cid: ist(at) for cid, at in starts.items()},
         actions=actions,
         open_intents=frozenset(intents),
         holds={h.campaign_id: h for h in holds},
+        first_seen_in_status=frozenset(first_seen or ()),
     )

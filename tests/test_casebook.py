@@ -223,6 +223,45 @@ def test_the_shipped_rule_tests_pass() -> None:
     assert all(r.passed for r in results), report(results, book.ruleset.timezone)
 
 
+def test_the_demo_rule_tests_pin_the_date_updated_opt_in() -> None:
+    book = load_casebook(ROOT / "lifecycle" / "demo_rules.test.yaml")
+    assert book.ruleset.trust_date_updated
+    results = run_casebook(book)
+    assert len(results) >= 5
+    assert all(r.passed for r in results), report(results, book.ruleset.timezone)
+
+
+def test_first_seen_and_status_since_do_not_go_together(tmp_path: Path) -> None:
+    both = FAILING.replace(
+        'history: {status_since: "2026-11-27 09:30"}',
+        'history: {status_since: "2026-11-27 09:30", first_seen: "2026-11-27 09:30"}',
+    )
+    assert both != FAILING
+    with pytest.raises(RulesError) as caught:
+        load_casebook(write(tmp_path, both))
+    (problem,) = caught.value.problems
+    assert str(problem).endswith("give 'status_since' or 'first_seen', not both"), str(problem)
+    assert str(problem).startswith(f"{tmp_path / 'rules.test.yaml'}:10:14: cases[1].history:")
+
+
+def test_a_first_sight_reads_as_such_in_a_failure_report(tmp_path: Path) -> None:
+    text = (
+        "rules: rules.yaml\ncases:\n  - name: archived on first sight\n"
+        '    at: "2026-11-27 10:00"\n'
+        '    campaign: {status: completed, date_updated: "2026-11-01T10:00:00+05:30"}\n'
+        '    history: {first_seen: "2026-11-27 09:00"}\n'
+        "    expect: {action: archive}\n"
+    )
+    (tmp_path / "rules.yaml").write_text((ROOT / "rules.yaml").read_text())
+    path = tmp_path / "first.test.yaml"
+    path.write_text(text)
+    book = load_casebook(path)
+    out = report(run_casebook(book), book.ruleset.timezone)
+    assert "FAIL archived on first sight" in out
+    assert "history   first seen in status 2026-11-27T09:00:00+05:30 (Fri)" in out
+    assert "archive-completed: completed for ≥ 1h (< 7d), first seen" in out
+
+
 def decision(action: str = "pause", *, steps: tuple[str, ...] = ("pause",)) -> Decision:
     return Decision(
         "c1", "c", Status.IN_PROGRESS, PAUSE_OUTSIDE, Action(action),

@@ -94,7 +94,8 @@ def test_a_week_over_a_snapshot_needs_no_credentials_and_writes_nothing(
         ("2026-11-28T14:00:00+05:30", "action", "ends", "pause-outside-business-hours", "paused"),
         ("2026-11-30T10:00:00+05:30", "exotel", "new", "", "in-progress"),
         ("2026-12-01T11:00:00+05:30", "exotel", "ends", "", "completed"),
-        ("2026-12-03T10:00:00+05:30", "action", "done", "archive-completed", "archived"),
+        # First seen at --from (no history): 7 days from there, not from date_updated.
+        ("2026-12-04T18:00:00+05:30", "action", "done", "archive-completed", "archived"),
     ]:
         assert expected in rows
     assert all(e["at"].endswith("+05:30") for e in body["entries"])

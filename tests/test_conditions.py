@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from lifecycle.engine import explain
-from lifecycle.model import Campaign, History
+from lifecycle.model import CallCounts, Campaign, CountSource, History
 from tests.rulebook import campaign, did, history, ist, rules
 
 NOW = "2026-11-27 12:00"
@@ -82,17 +82,36 @@ CASES = [
     (
         "{in_status_for: 1d}",
         campaign("paused", date_updated=ist("2026-11-27 06:00")),
-        (False, "paused for 6h (< 1d)"),
+        (
+            False,
+            "paused since an unknown time: not yet observed by this daemon "
+            "(time in status counts from first sight)",
+        ),
     ),
     (
         "{failure_rate: {above: 0.4, min_calls: 50}}",
         campaign(stats={"completed": 10, "failed-no-answer": 50}),
-        (True, "failure rate 83% over 60 calls (> 40%)"),
+        (True, "failure rate 83% over 60 calls (> 40%, from stats)"),
     ),
     (
         "{failure_rate: {above: 0.4}}",
         campaign(stats={"completed": 0}),
         (False, "no calls done yet"),
+    ),
+    (
+        "{failure_rate: {above: 0.4}}",
+        campaign(stats={"failed": 1, "in-progress": 99}),
+        (False, "failure rate unknown: stats has no 'completed' count, so there is no denominator"),
+    ),
+    (
+        "{counters: {call_failed: {above: 10}}}",
+        campaign(summary=CallCounts.from_summary({"call_failed": 11}, CountSource.SUMMARY_ITEM)),
+        (True, "call_failed is 11 (> 10)"),
+    ),
+    (
+        "{counters: {failed-dnd: {below: 1}}}",
+        campaign(stats={"failed": 3}),
+        (True, "failed-dnd is 0 (not reported) (< 1)"),
     ),
     (
         "{counters: {pending: {equals: 0}, failed: {above: 10}}}",

@@ -52,6 +52,13 @@ def test_demo_shows_each_rule_kind_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [out]  # no database left behind in the working directory
 
 
-def test_demo_rules_are_the_shipped_rules() -> None:
+def test_demo_rules_are_the_shipped_rules_plus_trusting_date_updated() -> None:
+    """The demo opts in to date_updated (its old completed campaign is archived at once);
+    apart from that commented block it runs exactly the shipped rules."""
     shipped = (ROOT / "rules.yaml").read_text()
-    assert (ROOT / "lifecycle" / "demo_rules.yaml").read_text() == shipped
+    demo = (ROOT / "lifecycle" / "demo_rules.yaml").read_text()
+    head, opt_in, tail = demo.partition("trust_date_updated: true\n")
+    assert opt_in, "the demo opts in to date_updated"
+    comment = head.rsplit("\n\n", 1)[1]
+    assert comment.startswith("# DEMO ONLY:"), comment
+    assert head.removesuffix(comment) + tail.removeprefix("\n") == shipped

@@ -113,11 +113,11 @@ CASES = [
         None,
     ),
     (
-        "completed, no store entry: date_updated",
+        "completed, no store entry: unknown, date_updated is not trusted",
         campaign("completed", date_updated=ist("2026-11-01 12:00")),
         NONE,
         "2026-11-27 12:00",
-        ("archive-completed", (A,)),
+        None,
     ),
     # failure_rate needs min_calls.
     (
@@ -217,13 +217,19 @@ def test_no_legal_path_and_unknown_status_are_skips() -> None:
 
 
 def test_explain_names_each_rules_verdict() -> None:
-    subject = campaign("completed", date_updated=ist("2026-11-19 10:00"))
-    verdicts = explain(subject, design_rules(), NONE, ist("2026-11-27 12:00"))
+    subject = campaign("completed", date_updated=ist("2026-11-01 10:00"))
+    seen = history(first_seen={"c1": "2026-11-19 10:00"})
+    verdicts = explain(subject, design_rules(), seen, ist("2026-11-27 12:00"))
     assert [(v.rule, v.matched, v.reason) for v in verdicts] == [
         (PAUSE_OUTSIDE, False, "status is completed, rule wants in-progress"),
         (RESUME_INSIDE, False, "status is completed, rule wants paused"),
         ("complete-after-end", False, "status is completed, rule wants in-progress or paused"),
-        ("archive-completed", True, "status is completed; completed for 8d 2h (≥ 7d)"),
+        (
+            "archive-completed",
+            True,
+            "status is completed; completed for ≥ 8d 2h (≥ 7d), "
+            "first seen 2026-11-19T10:00:00+05:30",
+        ),
         ("pause-on-failures", False, "status is completed, rule wants in-progress"),
     ]
 

@@ -24,6 +24,7 @@ from lifecycle.model import (
     Status,
 )
 from lifecycle.store import IntentConflict, IntentNotOpen, Store
+from lifecycle.store.tables import status_history
 
 IST = timezone(timedelta(hours=5, minutes=30))
 RULESET = "sha256:abc"
@@ -78,15 +79,18 @@ async def test_naive_datetime_is_refused(store: Store, now: datetime) -> None:
 # observations → status history
 
 
-async def test_first_sighting_is_estimated_from_date_updated(store: Store, now: datetime) -> None:
-    updated = now - timedelta(days=3)
+async def test_first_sighting_is_a_lower_bound_whatever_date_updated_says(
+    store: Store, now: datetime
+) -> None:
+    """date_updated may not move when the status does (exotel-api.md §0): the store records
+    the first sight, marked as such, and leaves trusting date_updated to the rules file."""
     created_only = Campaign(
         id="c2", name="n", status=Status.PAUSED, date_created=now - timedelta(1)
     )
     future = campaign("c4", Status.PAUSED, updated=now + timedelta(hours=1))
     await store.observe(
         [
-            campaign("c1", Status.COMPLETED, updated=updated),
+            campaign("c1", Status.COMPLETED, updated=now - timedelta(days=3)),
             created_only,
             campaign("c3", Status.PAUSED),
             future,
@@ -94,21 +98,40 @@ async def test_first_sighting_is_estimated_from_date_updated(store: Store, now: 
         at=now,
     )
     history = await store.history(at=now)
-    assert history.status_since == {
-        "c1": updated,
-        "c2": now - timedelta(days=1),
-        "c3": now,  # no date from the API: the first observation is the best we know
-        "c4": now,  # a clock ahead of ours never puts `since` in the future
-    }
+    assert history.status_since == dict.fromkeys(("c1", "c2", "c3", "c4"), now)
+    assert history.first_seen_in_status == {"c1", "c2", "c3", "c4"}
     (row,) = await store.status_timeline("c1")
-    assert row.estimated and row.status == Status.COMPLETED and row.first_seen_at == now
+    assert row.estimated and row.status == Status.COMPLETED
+    assert row.since == row.first_seen_at == now
+
+
+async def test_an_observed_change_is_no_longer_a_first_sight(store: Store, now: datetime) -> None:
+    later = now + timedelta(minutes=1)
+    await store.observe([campaign("c1", Status.IN_PROGRESS)], at=now)
+    await store.observe([campaign("c1", Status.PAUSED)], at=later)
+    history = await store.history(at=later)
+    assert (history.status_since, history.first_seen_in_status) == ({"c1": later}, frozenset())
+
+
+async def test_a_first_sight_row_written_with_date_updated_reads_as_its_first_sight(
+    store: Store, now: datetime
+) -> None:
+    """Rows from before first sight became the rule hold date_updated in `since`."""
+    old = {"campaign_id": "c1", "status": "completed", "since": now - timedelta(days=9),
+           "first_seen_at": now, "last_seen_at": now, "estimated": True}  # fmt: skip
+    async with store._transaction() as conn:
+        await conn.execute(status_history.insert(), [old])
+    history = await store.history(at=now)
+    assert (history.status_since, history.first_seen_in_status) == ({"c1": now}, {"c1"})
+    (row,) = await store.status_timeline("c1")
+    assert row.since == now
 
 
 async def test_status_change_starts_a_new_row(store: Store, now: datetime) -> None:
     await store.observe([campaign("c1", Status.IN_PROGRESS, updated=now - timedelta(1))], at=now)
     later, change = now + timedelta(minutes=1), now + timedelta(minutes=2)
     await store.observe([campaign("c1", Status.IN_PROGRESS, updated=later)], at=later)
-    assert (await store.history(at=later)).status_since["c1"] == now - timedelta(days=1)
+    assert (await store.history(at=later)).status_since["c1"] == now
     await store.observe([campaign("c1", Status.PAUSED, updated=later)], at=change)
     assert (await store.history(at=change)).status_since["c1"] == change
     newest, oldest = await store.status_timeline("c1")
@@ -148,9 +171,13 @@ async def test_history_in_bulk_for_a_thousand_campaigns(store: Store, now: datet
 
     assert len(history.status_since) == 1000
     for i in (0, 1, 2, 3, 998, 999):
-        # Every third was seen paused at `later`; c0002 was paused by our step at `later`.
-        expected = later if i % 3 == 0 or i == 2 else now - timedelta(minutes=i)
+        # Every third was seen paused at `later`; c0002 was paused by our step at `later`;
+        # the rest are as first seen, at `now`.
+        expected = later if i % 3 == 0 or i == 2 else now
         assert history.status_since[f"c{i:04}"] == expected
+    assert history.first_seen_in_status == {c.id for c in fleet} - {"c0002"} - {
+        c.id for c in changed if c.status == Status.PAUSED
+    }
     assert history.open_intents == frozenset({"c0001"})
     assert set(history.actions) == {"c0002"}
     assert set(history.holds) == {"c0999"}

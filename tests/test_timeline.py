@@ -100,12 +100,12 @@ CASES: list[tuple[str, Campaign, ExotelMoves, str, str, list[Row]]] = [
         ],
     ),
     (
-        "archived 7 days after it completed",
-        campaign("completed", date_updated=ist("2026-11-26 10:00")),
+        "completed, first seen at the start: archived 7 days later, not by date_updated",
+        campaign("completed", date_updated=ist("2026-11-19 10:00")),
         ExotelMoves(),
         FRI,
         NEXT_FRI,
-        [("Thu 03 10:00", "action", ARCHIVE, "archive", "archived")],
+        [("Fri 04 18:00", "action", ARCHIVE, "archive", "archived")],
     ),
     (
         "completed at end_at, archived 7 days later: time in status restarts",
@@ -302,7 +302,8 @@ SNAPSHOT = [
     campaign("completed", id="done", name="done", date_updated=ist("2026-11-24 12:00")),
 ]
 PAST = history(did("pause", "2026-11-27 13:00", cid="ours"),
-               since={"ours": "2026-11-27 13:00", "ends": "2026-11-20 10:00"})  # fmt: skip
+               since={"ours": "2026-11-27 13:00", "ends": "2026-11-20 10:00"},
+               first_seen={"done": "2026-11-24 12:00"})  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -325,7 +326,8 @@ class Replay:
         actions = {**self.history.actions}
         actions[old.id] = (*actions.get(old.id, ()), *done)
         since = {**self.history.status_since, old.id: entry.at}
-        self.history = History(since, actions, frozenset(), self.history.holds)
+        first_seen = self.history.first_seen_in_status - {old.id}
+        self.history = History(since, actions, frozenset(), self.history.holds, first_seen)
 
     def plan_at(self, at: datetime, ruleset: Ruleset) -> list[tuple[str, str, str, str]]:
         result = plan(list(self.campaigns.values()), ruleset, self.history, at)

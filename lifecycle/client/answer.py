@@ -6,6 +6,8 @@ Pure functions over decoded JSON; no I/O. The shapes accepted (exotel-api.md §3
   item is `{code, status: "success"|"failure", error_data, data}`; per-item codes can
   report errors inside a 2xx/207 answer, so every item is checked on its own.
 - bare campaign objects in `response` (no `data` wrapper), as some pages show.
+- call counts in three places (§0): a `summary` beside `data` in the item (the
+  update-campaign body), a `summary` inside the campaign object, and its `stats` map.
 - v1 errors: `{"RestException": {"Status", "Message", "Code"?}}`.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lifecycle.errors import ApiAnswerInvalid
-from lifecycle.model import Campaign, Status
+from lifecycle.model import CallCounts, Campaign, CountSource, Status
 
 log = logging.getLogger("lifecycle.client")
 
@@ -40,6 +42,7 @@ class Item:
     code: int | None = None
     data: Mapping[str, object] | None = None
     error: ErrorDetail | None = None
+    summary: Mapping[str, int] | None = None  # a `summary` beside `data`, as reported
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,22 @@ def campaigns_from_answer(answer: Answer) -> list[Campaign]:
     return [c for c in (_campaign_or_none(item, answer.request_id) for item in answer.items) if c]
 
 
-def campaign_from_api(data: Mapping[str, object]) -> Campaign:
+def campaign_from_item(item: Item) -> Campaign:
+    """The campaign in a successful item, with a `summary` found beside its `data`."""
+    if item.data is None:
+        raise ApiAnswerInvalid("the item holds no campaign")
+    return campaign_from_api(item.data, item_summary=item.summary)
+
+
+def campaign_from_api(
+    data: Mapping[str, object], *, item_summary: Mapping[str, int] | None = None
+) -> Campaign:
     """One campaign object (§5) as a Campaign; raises ApiAnswerInvalid naming the bad field.
 
     Only `id` is required. Unknown statuses become Status.UNKNOWN (never acted on);
     timestamps become aware UTC, and an unreadable one becomes None with a warning;
-    `stats` keeps only integer counts; send_at/end_at come from `schedule`.
+    `stats` and `summary` keep only integer counts; send_at/end_at come from `schedule`.
+    A summary beside `data` (`item_summary`) wins over one inside the campaign object.
     """
     campaign_id = _required_id(data)
     schedule = data.get("schedule")
@@ -119,7 +132,8 @@ def campaign_from_api(data: Mapping[str, object]) -> Campaign:
         end_at=_timestamp(plan, "schedule.end_at", campaign_id),
         date_created=_timestamp(data, "date_created", campaign_id),
         date_updated=_timestamp(data, "date_updated", campaign_id),
-        stats=_stats(data.get("stats")),
+        stats=_counts(data.get("stats")),
+        summary=_summary(item_summary, data.get("summary")),
     )
 
 
@@ -149,12 +163,13 @@ def _item(raw: object) -> Item:
     failed = (code is not None and code >= 400) or (
         isinstance(status, str) and status.lower() in _FAILURE_STATUSES
     )
-    data = raw.get("data")
+    data, summary = raw.get("data"), raw.get("summary")
     return Item(
         ok=not failed,
         code=code,
         data=data if isinstance(data, Mapping) else None,
         error=_error_data(raw.get("error_data"), code) if failed else None,
+        summary=_counts(summary) if isinstance(summary, Mapping) else None,
     )
 
 
@@ -184,7 +199,7 @@ def _campaign_or_none(item: Item, request_id: str | None) -> Campaign | None:
         )
         return None
     try:
-        return campaign_from_api(item.data)
+        return campaign_from_api(item.data, item_summary=item.summary)
     except ApiAnswerInvalid as exc:
         log.warning("skipping an invalid campaign item: %s request_id=%s", exc, request_id)
         return None
@@ -248,10 +263,18 @@ def _parse_rfc3339(value: object) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
-def _stats(raw: object) -> dict[str, int]:
+def _counts(raw: object) -> dict[str, int]:
     if not isinstance(raw, Mapping):
         return {}
     return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _summary(beside: Mapping[str, int] | None, inside: object) -> CallCounts | None:
+    if beside is not None:
+        return CallCounts.from_summary(beside, CountSource.SUMMARY_ITEM)
+    if isinstance(inside, Mapping):
+        return CallCounts.from_summary(_counts(inside), CountSource.SUMMARY_DATA)
+    return None
 
 
 def _opt_int(value: object) -> int | None:

@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 from yarl import URL
 
-from lifecycle.client.answer import Answer, campaign_from_api, campaigns_from_answer, describe
+from lifecycle.client.answer import Answer, campaign_from_item, campaigns_from_answer, describe
 from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
 from lifecycle.client.listing import Listing
 from lifecycle.client.verdict import (
@@ -211,7 +211,7 @@ class ExotelClient:
                 request_id=answer.request_id,
             )
         assert item.data is not None
-        campaign = campaign_from_api(item.data)
+        campaign = campaign_from_item(item)
         if campaign.id != campaign_id:
             raise ApiAnswerInvalid(
                 f"{request}: asked for campaign {campaign_id}, answered with {campaign.id}",

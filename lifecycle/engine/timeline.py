@@ -11,7 +11,10 @@ something could change: the plan's `next_wakeup`, or Exotel's own next move (`se
 - Exotel moves campaigns by itself only at `send_at` and `end_at` (`ExotelMoves`);
 - no campaign appears or disappears, and stats do not advance (a failure rate stays as
   observed, and no campaign completes by running out of numbers);
-- an intent open at `start` is resolved by the next tick, as the cycle does.
+- an intent open at `start` is resolved by the next tick, as the cycle does;
+- a campaign the history has never observed is first seen at `start`, already in its
+  status, as the daemon's first tick would record it (time in status counts from there,
+  unless the rules file trusts `date_updated`).
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class World:
 
     campaigns: tuple[Campaign, ...]
     history: History
+    trusted: bool = False  # the rules file's `trust_date_updated`
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def timeline(
     if start > end:
         raise ValueError(f"the period ends ({end.isoformat()}) before it starts")
     course = _Course(ruleset, dry_run, exotel)
-    world = World(tuple(campaigns), history)
+    world = World(tuple(campaigns), seen_at(history, campaigns, start), ruleset.trust_date_updated)
     entries: list[TimelineEntry] = []
     previous: frozenset[_Key] = frozenset()
     at: datetime | None = start
@@ -162,6 +166,16 @@ class _Course:
 
 
 _Key = tuple[str, str, str, tuple[Action, ...], Status, Mode | None, str]
+
+
+def seen_at(history: History, campaigns: Sequence[Campaign], at: datetime) -> History:
+    """`history`, with every campaign it has not observed first seen at `at`."""
+    unseen = frozenset(c.id for c in campaigns if c.id not in history.status_since)
+    if not unseen:
+        return history
+    since = {**history.status_since, **dict.fromkeys(unseen, at)}
+    first_seen = history.first_seen_in_status | unseen
+    return dataclasses.replace(history, status_since=since, first_seen_in_status=first_seen)
 
 
 def _repeat_key(entry: TimelineEntry) -> _Key | None:
@@ -203,16 +217,17 @@ def _resolved(world: World) -> World:
 def _next_instant(world: World, result: Plan, exotel: ExotelMoves) -> datetime | None:
     """The plan's wake-up or Exotel's next move, whichever comes first (the next tick when
     a move is already due: our own step can make one due, a pause after `end_at`)."""
-    due = [m.due for c in world.campaigns if (m := next_move(c, exotel)) is not None]
+    due = [m.due for c in world.campaigns if (m := next_move(c, exotel, world)) is not None]
     move = min(due, default=None)
     if move is not None and move <= result.at:
         move = result.at + NEXT_TICK
     return min((t for t in (result.next_wakeup, move) if t is not None), default=None)
 
 
-def next_move(campaign: Campaign, exotel: ExotelMoves) -> Move | None:
+def next_move(campaign: Campaign, exotel: ExotelMoves, world: World) -> Move | None:
     """Exotel's next move on the campaign as it is, mirroring the simulator's state machine.
-    A created campaign without `send_at` is left alone: when it would start is unknown."""
+    A created campaign without `send_at` is left alone: when it would start is unknown.
+    When it was paused is read on the same basis as `in_status_for` (`world.trusted`)."""
     status, send_at, end_at = campaign.status, campaign.send_at, campaign.end_at
     if status == Status.CREATED and send_at is not None:
         return Move(send_at, Status.IN_PROGRESS, "send_at", send_at)
@@ -223,7 +238,8 @@ def next_move(campaign: Campaign, exotel: ExotelMoves) -> Move | None:
         return Move(ends, Status(exotel.end_at), "end_at", end_at)
     if status == Status.PAUSED and exotel.end_at == "completed":
         # Paused after its end, it is canceled at once (as the simulator does).
-        due = max(ends, campaign.date_updated) if campaign.date_updated else ends
+        start = world.history.status_start(campaign, trust_date_updated=world.trusted)
+        due = max(ends, start.at) if start is not None else ends
         return Move(due, Status.CANCELED, "end_at", end_at)
     return None
 
@@ -246,7 +262,7 @@ def exotel_moves_until(
 
 def _due_moves(world: World, at: datetime, exotel: ExotelMoves) -> Iterator[tuple[Campaign, Move]]:
     for campaign in world.campaigns:
-        move = next_move(campaign, exotel)
+        move = next_move(campaign, exotel, world)
         if move is not None and move.due <= at:
             yield campaign, move
 
@@ -335,5 +351,8 @@ def _moved(world: World, campaign: Campaign, status: Status, at: datetime) -> Wo
     )
     campaigns = tuple(changed if c.id == campaign.id else c for c in world.campaigns)
     since = {**world.history.status_since, campaign.id: at}
-    history = dataclasses.replace(world.history, status_since=since)
-    return World(campaigns, history)
+    first_seen = world.history.first_seen_in_status - {campaign.id}
+    history = dataclasses.replace(
+        world.history, status_since=since, first_seen_in_status=first_seen
+    )
+    return World(campaigns, history, world.trusted)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from typing import Protocol
 
-from lifecycle.model import Action, Campaign, History, Status
+from lifecycle.model import Action, Campaign, History, SinceBasis, Status, StatusStart
 from lifecycle.rules.calendar import Calendar
 from lifecycle.rules.duration import format_duration
 
@@ -57,8 +57,13 @@ class Facts:
 
 @dataclass(frozen=True)
 class Verdict:
+    """`unknown`: the facts cannot say (no honest failure rate, a time in status known only
+    as a lower bound below the minimum). An unknown verdict never matches, and `not:`
+    keeps it unknown rather than turning it into a match."""
+
     matched: bool
     reason: str
+    unknown: bool = False
 
 
 class Condition(Protocol):
@@ -213,32 +218,48 @@ def _min(minimum: timedelta) -> str:
     return format_duration(minimum)
 
 
-def status_since(facts: Facts) -> datetime | None:
-    """When the campaign entered its status: the store's record, else `date_updated`."""
-    since = facts.history.status_since.get(facts.campaign.id)
-    return since if since is not None else facts.campaign.date_updated
-
-
 @dataclass(frozen=True)
 class InStatusFor:
-    """`in_status_for: 7d`: in the current status for at least that long."""
+    """`in_status_for: 7d`: in the current status for at least that long.
+
+    Counted from the status change this daemon observed; for a campaign first seen already
+    in its status, from that first sight (a lower bound, so the reason says "≥"), unless
+    the rules file trusts `date_updated` (`trust_date_updated: true`)."""
 
     minimum: timedelta
+    trust_date_updated: bool = False
+
+    def start(self, facts: Facts) -> StatusStart | None:
+        history = facts.history
+        return history.status_start(facts.campaign, trust_date_updated=self.trust_date_updated)
 
     def evaluate(self, facts: Facts) -> Verdict:
-        since = status_since(facts)
-        status = facts.campaign.status
-        if since is None:
-            return Verdict(False, f"{status} since an unknown time")
-        spent = facts.now - since
+        start, status = self.start(facts), facts.campaign.status
+        if start is None:
+            reason = f"{status} since an unknown time: {self._unknown(facts)}"
+            return Verdict(False, reason, unknown=True)
+        spent = facts.now - start.at
         held = spent >= self.minimum
         sign = "≥" if held else "<"
-        return Verdict(held, f"{status} for {format_duration(spent)} ({sign} {_min(self.minimum)})")
+        span = f"{format_duration(spent)} ({sign} {_min(self.minimum)})"
+        if start.basis == SinceBasis.FIRST_SEEN:
+            # A lower bound below the minimum says nothing about the true time: unknown.
+            reason = f"{status} for ≥ {span}, first seen {facts.show(start.at)}"
+            return Verdict(held, reason, unknown=not held)
+        if start.basis == SinceBasis.DATE_UPDATED:
+            trusted = "from date_updated, trusted by the rules file"
+            return Verdict(held, f"{status} since {facts.show(start.at)} ({trusted}): {span}")
+        return Verdict(held, f"{status} for {span}")
+
+    def _unknown(self, facts: Facts) -> str:
+        if self.trust_date_updated:
+            return "not yet observed by this daemon, and no date_updated"
+        return "not yet observed by this daemon (time in status counts from first sight)"
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
-        since = status_since(facts)
-        if since is not None:
-            yield since + self.minimum
+        start = self.start(facts)
+        if start is not None:
+            yield start.at + self.minimum
 
 
 @dataclass(frozen=True)
@@ -266,40 +287,57 @@ class PausedBy(_Timeless):
 
 @dataclass(frozen=True)
 class FailureRate(_Timeless):
+    """`failure_rate: {above, min_calls}` on the campaign's call counts (model.CallCounts).
+
+    A shape with no honest denominator (no counts, stats without `completed`) never
+    matches: guessing there would pause healthy campaigns."""
+
     above: float
     min_calls: int
 
     def evaluate(self, facts: Facts) -> Verdict:
-        done = facts.campaign.calls_done
-        rate = facts.campaign.failure_rate
+        counts = facts.campaign.counts
+        unknown = counts.unknown_because()
+        if unknown is not None:
+            return Verdict(False, f"failure rate unknown: {unknown}", unknown=True)
+        done, rate = counts.done or 0, counts.failure_rate
         if rate is None:
             return Verdict(False, "no calls done yet")
         if done < self.min_calls:
             return Verdict(False, f"only {done} calls done (< {self.min_calls} needed)")
         held = rate > self.above
         sign = ">" if held else "≤"
-        return Verdict(held, f"failure rate {rate:.0%} over {done} calls ({sign} {self.above:.0%})")
+        where = f"from {counts.source}"
+        return Verdict(
+            held, f"failure rate {rate:.0%} over {done} calls ({sign} {self.above:.0%}, {where})"
+        )
+
+
+_SYMBOLS = {"above": ">", "below": "<", "equals": "="}
 
 
 @dataclass(frozen=True)
 class Counter(_Timeless):
-    """One test on `campaign.stats[key]` (a missing key counts as 0)."""
+    """One test on a reported count by its exact key (`campaign.counter`): stats keys from
+    `stats`, `call_*` keys from a summary block; a key not reported counts as 0."""
 
     key: str
     op: str  # "above", "below" or "equals"
     value: int
 
     def evaluate(self, facts: Facts) -> Verdict:
-        actual = facts.campaign.stats.get(self.key, 0)
+        reported = facts.campaign.counter(self.key)
+        actual = 0 if reported is None else reported
         held = {
             "above": actual > self.value,
             "below": actual < self.value,
             "equals": actual == self.value,
         }[self.op]
-        symbol = {"above": ">", "below": "<", "equals": "="}[self.op]
+        symbol = _SYMBOLS[self.op]
+        shown = f"{actual}" if reported is not None else "0 (not reported)"
         if held:
-            return Verdict(True, f"{self.key} is {actual} ({symbol} {self.value})")
-        return Verdict(False, f"{self.key} is {actual}, rule wants {symbol} {self.value}")
+            return Verdict(True, f"{self.key} is {shown} ({symbol} {self.value})")
+        return Verdict(False, f"{self.key} is {shown}, rule wants {symbol} {self.value}")
 
 
 @dataclass(frozen=True)
@@ -363,12 +401,14 @@ class AnyOf:
 
     def evaluate(self, facts: Facts) -> Verdict:
         reasons: list[str] = []
+        unknown = False
         for part in self.parts:
             verdict = part.evaluate(facts)
             if verdict.matched:
                 return verdict
             reasons.append(verdict.reason)
-        return Verdict(False, f"none of: {'; '.join(reasons)}")
+            unknown = unknown or verdict.unknown
+        return Verdict(False, f"none of: {'; '.join(reasons)}", unknown=unknown)
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         for part in self.parts:
@@ -383,6 +423,8 @@ class Not:
 
     def evaluate(self, facts: Facts) -> Verdict:
         verdict = self.inner.evaluate(facts)
+        if verdict.unknown:
+            return Verdict(False, f"not ({verdict.reason}): unknown", unknown=True)
         return Verdict(not verdict.matched, f"not ({verdict.reason})")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:

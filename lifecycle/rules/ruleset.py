@@ -51,6 +51,9 @@ class Ruleset:
     rules: tuple[Rule, ...]
     max_actions_per_tick: int | None = None
     flap_guard: FlapGuard | None = None
+    # Count time in status from the API's date_updated for a campaign first seen already
+    # in its status (else from that first sight: a lower bound). Off unless the file says.
+    trust_date_updated: bool = False
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -72,6 +75,7 @@ def compile_ruleset(spec: RulesFile, *, hash: str, source: str) -> Ruleset:
         rules=tuple(_compile_rule(r, spec, calendars) for r in spec.rules),
         max_actions_per_tick=spec.max_actions_per_tick,
         flap_guard=FlapGuard(guard.max_reversals, guard.within) if guard else None,
+        trust_date_updated=spec.trust_date_updated,
     )
 
 
@@ -80,7 +84,8 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
     if rule.when is not None:
         window = c.Window(calendars[rule.when.calendar], inside=rule.when.inside is not None)
     statuses = rule.match.status
-    rest = compile_match(rule.match.model_copy(update={"status": None}))
+    match = rule.match.model_copy(update={"status": None})
+    rest = compile_match(match, trust_date_updated=spec.trust_date_updated)
     head: list[c.Condition] = [c.StatusIn(statuses)] if statuses else []
     parts = (*head, *([window] if window else []), *_parts_of(rest))
     return Rule(
@@ -101,19 +106,24 @@ def _parts_of(condition: c.Condition) -> tuple[c.Condition, ...]:
     return condition.parts if isinstance(condition, c.AllOf) else (condition,)
 
 
-def compile_match(spec: MatchSpec) -> c.Condition:
-    """All conditions given in `spec`, in a fixed order (cheap and telling ones first)."""
+def compile_match(spec: MatchSpec, *, trust_date_updated: bool = False) -> c.Condition:
+    """All conditions given in `spec`, in a fixed order (cheap and telling ones first).
+    `trust_date_updated` is the file's choice for every `in_status_for` inside."""
     parts: list[c.Condition] = []
     if spec.status:
         parts.append(c.StatusIn(spec.status))
     parts.extend(_identity_parts(spec))
-    parts.extend(_time_parts(spec))
+    parts.extend(_time_parts(spec, trust_date_updated=trust_date_updated))
     parts.extend(_progress_parts(spec))
-    parts.extend(compile_match(inner) for inner in spec.all or ())
+
+    def inner(nested: MatchSpec) -> c.Condition:
+        return compile_match(nested, trust_date_updated=trust_date_updated)
+
+    parts.extend(inner(nested) for nested in spec.all or ())
     if spec.any is not None:
-        parts.append(c.AnyOf(tuple(compile_match(inner) for inner in spec.any)))
+        parts.append(c.AnyOf(tuple(inner(nested) for nested in spec.any)))
     if spec.not_ is not None:
-        parts.append(c.Not(compile_match(spec.not_)))
+        parts.append(c.Not(inner(spec.not_)))
     return c.AllOf(tuple(parts))
 
 
@@ -136,7 +146,7 @@ def _identity_parts(spec: MatchSpec) -> list[c.Condition]:
     return parts
 
 
-def _time_parts(spec: MatchSpec) -> list[c.Condition]:
+def _time_parts(spec: MatchSpec, *, trust_date_updated: bool) -> list[c.Condition]:
     parts: list[c.Condition] = []
     for field in ("send_at", "end_at"):
         instant: InstantSpec | None = getattr(spec, field)
@@ -149,7 +159,7 @@ def _time_parts(spec: MatchSpec) -> list[c.Condition]:
     if spec.age is not None:
         parts.append(c.Age(spec.age))
     if spec.in_status_for is not None:
-        parts.append(c.InStatusFor(spec.in_status_for))
+        parts.append(c.InStatusFor(spec.in_status_for, trust_date_updated))
     return parts
 
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
 from lifecycle.model import Action, Mode, Status
@@ -244,4 +244,6 @@ class RulesFile(Strict):
     defaults: Defaults = Defaults()
     max_actions_per_tick: int | None = Field(default=None, ge=1)
     flap_guard: FlapGuardSpec | None = None
+    # Opt-in: date_updated may not move when the status does (exotel-api.md §0).
+    trust_date_updated: StrictBool = False
     rules: list[RuleSpec] = Field(min_length=1)

@@ -121,14 +121,20 @@ class SimCampaign:
                 return stretch.start + timedelta(microseconds=micros)
         return self.date_created  # dialled before the simulator knew the campaign
 
-    def stats(self) -> dict[str, int]:
-        """The hyphenated stats map (exotel-api.md §5), consistent with the status."""
+    def stats(self, *, with_completed: bool = True) -> dict[str, int]:
+        """The hyphenated stats map (exotel-api.md §5), consistent with the status.
+
+        Without `completed` it is the key set Exotel's own analytics read (§0): no
+        `completed`, no `pending`; numbers still queued while running are `in-progress`.
+        """
         dialled = self.dialled
         failed = self.failures_among(dialled)
         left = self.remaining
-        queue_key = {Status.CREATED: "created", Status.PAUSED: "paused"}.get(self.status, "pending")
-        stats = dict.fromkeys(_STATS_KEYS, 0)
-        stats["completed"] = dialled - failed
+        queued = "pending" if with_completed else "in-progress"
+        queue_key = {Status.CREATED: "created", Status.PAUSED: "paused"}.get(self.status, queued)
+        stats = dict.fromkeys(_STATS_KEYS if with_completed else _ANALYTICS_KEYS, 0)
+        if with_completed:
+            stats["completed"] = dialled - failed
         stats["failed"] = failed + self.force_failed
         stats["failed-no-attempt"] = self.no_attempt
         stats[queue_key] = left
@@ -242,6 +248,9 @@ _STATS_KEYS = (
     "failed-no-attempt",
     "pending",
 )
+
+
+_ANALYTICS_KEYS = tuple(k for k in _STATS_KEYS if k not in ("completed", "pending"))
 
 
 def _micros(delta: timedelta) -> int:

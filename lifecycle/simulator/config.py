@@ -8,6 +8,10 @@ from typing import Literal
 
 StatusStyle = Literal["pascal", "lower"]
 EndAtBehaviour = Literal["completed", "paused"]
+# Where the call counts go (exotel-api.md §0): a `summary` beside `data` in the response
+# item (the update-campaign body), a `summary` inside the campaign object, a `stats` map
+# with `completed` (DOC-N), the analytics' `stats` key set without it, or nowhere.
+CountsShape = Literal["summary-item", "summary-data", "stats", "stats-no-completed", "none"]
 FaultKind = Literal[
     "500", "502", "503", "429", "latency", "drop_before", "drop_after_apply", "garbage"
 ]
@@ -36,6 +40,7 @@ class SimulatorConfig:
     # "page": list pages by page/page_size (default 20) as the old exotel/ExotelAPI sample
     # does, ignoring offset/limit: every offset gets the first page.
     paging: Literal["offset", "page"] = "offset"
+    counts: CountsShape = "stats"  # where each campaign's call counts are put
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from lifecycle.model import Status
 from .bodies import parse_create, parse_update, unwrap
 from .campaign import SimCampaign
 from .gate import Gate, read_json
-from .wire import Json, Refusal, envelope, render_call, render_campaign, success_item
+from .wire import Json, Refusal, campaign_item, envelope, render_call
 
 if TYPE_CHECKING:
     from .account import Simulator
@@ -59,27 +59,27 @@ class CampaignRoutes:
         ]
         chosen.sort(key=_SORT_KEYS[field], reverse=descending)
         page = chosen[offset : offset + limit]
-        items = [success_item(self._render(c)) for c in page]
+        items = [self._item(c) for c in page]
         meta = {"count": len(page), "offset": offset, "total": len(chosen), "limit": limit}
         return self._answer(request, items, metadata=meta)
 
     async def get_campaign(self, request: web.Request) -> web.Response:
         campaign = self.sim.find(request.match_info["id"])
-        return self._answer(request, [success_item(self._render(campaign))])
+        return self._answer(request, [self._item(campaign)])
 
     async def create_campaign(self, request: web.Request) -> web.Response:
         item = unwrap(await read_json(request), strict=self.sim.config.strict_body)
         campaign = self.sim.create(parse_create(item))
-        return self._answer(request, [success_item(self._render(campaign))])
+        return self._answer(request, [self._item(campaign)])
 
     async def update_campaign(self, request: web.Request) -> web.Response:
         item = unwrap(await read_json(request), strict=self.sim.config.strict_body)
         campaign = self.sim.update(request.match_info["id"], parse_update(item))
-        return self._answer(request, [success_item(self._render(campaign))])
+        return self._answer(request, [self._item(campaign)])
 
     async def delete_campaign(self, request: web.Request) -> web.Response:
         campaign = self.sim.delete(request.match_info["id"])
-        return self._answer(request, [success_item(self._render(campaign))])
+        return self._answer(request, [self._item(campaign)])
 
     async def call_details(self, request: web.Request) -> web.Response:
         """Bare rows, one per finished call (DOC-N), with list metadata."""
@@ -112,8 +112,8 @@ class CampaignRoutes:
             return MAX_LIMIT
         raise Refusal(400, f"limit must be at most {MAX_LIMIT}")
 
-    def _render(self, campaign: SimCampaign) -> Json:
-        return render_campaign(campaign, self.sim.config.status_style)
+    def _item(self, campaign: SimCampaign) -> Json:
+        return campaign_item(campaign, self.sim.config)
 
     def _answer(
         self, request: web.Request, items: list[Json], *, metadata: Json | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from lifecycle.model import Status
 
 from .campaign import SimCampaign
-from .config import StatusStyle
+from .config import CountsShape, SimulatorConfig, StatusStyle
 
 # Exotel renders Indian accounts' timestamps in IST (exotel-api.md §5, INF).
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -60,8 +60,18 @@ def render_status(status: Status, style: StatusStyle) -> str:
     return status.to_api() if style == "pascal" else status.value
 
 
-def render_campaign(campaign: SimCampaign, style: StatusStyle) -> Json:
-    """The campaign object of §5 (minimal form, plus `summary`)."""
+def campaign_item(campaign: SimCampaign, config: SimulatorConfig) -> Json:
+    """A success item holding the campaign, with its counts where `config.counts` puts them."""
+    item = success_item(render_campaign(campaign, config.status_style, counts=config.counts))
+    if config.counts == "summary-item":
+        item["summary"] = _render_summary(campaign)
+    return item
+
+
+def render_campaign(
+    campaign: SimCampaign, style: StatusStyle, *, counts: CountsShape = "stats"
+) -> Json:
+    """The campaign object of §5 (minimal form), with `stats` or a `summary` per `counts`."""
     body: Json = {
         "id": campaign.id,
         "account_sid": campaign.account_sid,
@@ -78,9 +88,11 @@ def render_campaign(campaign: SimCampaign, style: StatusStyle) -> Json:
         "date_created": to_rfc3339(campaign.date_created),
         "date_updated": to_rfc3339(campaign.date_updated),
         "uri": f"/v2/accounts/{campaign.account_sid}/campaigns/{campaign.id}",
-        "stats": campaign.stats(),
-        "summary": _render_summary(campaign),
     }
+    if counts in ("stats", "stats-no-completed"):
+        body["stats"] = campaign.stats(with_completed=counts == "stats")
+    elif counts == "summary-data":
+        body["summary"] = _render_summary(campaign)
     if campaign.from_numbers:
         body["from"] = list(campaign.from_numbers)
     else:

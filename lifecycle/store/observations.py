@@ -2,8 +2,10 @@
 
 A campaign gets a new `status_history` row whenever its observed status differs from its
 latest row. The first time a campaign is seen, the daemon does not know when it entered
-that status: `since` is then the API's `date_updated` (else `date_created`, else the
-observation time), never later than the observation, and the row is marked `estimated`.
+that status, and `date_updated` cannot say (it may not move when the status does,
+exotel-api.md §0): `since` is then the first sight, and the row is marked `estimated`,
+meaning "already in this status when first seen", a lower bound. Rows written before
+this rule carry date_updated in `since`; they are read by their `first_seen_at`.
 """
 
 from __future__ import annotations
@@ -57,10 +59,7 @@ async def record_effect(
 
 
 def _new_status_row(campaign: Campaign, *, at: datetime, first_seen: bool) -> dict[str, Any]:
-    since = at
-    if first_seen:
-        since = min(campaign.date_updated or campaign.date_created or at, at)
-    return _row_values(campaign.id, campaign.status, since=since, at=at, estimated=first_seen)
+    return _row_values(campaign.id, campaign.status, since=at, at=at, estimated=first_seen)
 
 
 def _row_values(
@@ -104,16 +103,25 @@ def _latest_query(ids: list[str] | None) -> Select[Any]:
     newest = select(func.max(sh.c.id)).group_by(sh.c.campaign_id)
     if ids is not None:
         newest = newest.where(sh.c.campaign_id.in_(ids))
-    return select(sh.c.id, sh.c.campaign_id, sh.c.status, sh.c.since).where(
-        sh.c.id.in_(newest.scalar_subquery())
+    columns = (
+        sh.c.id,
+        sh.c.campaign_id,
+        sh.c.status,
+        sh.c.since,
+        sh.c.first_seen_at,
+        sh.c.estimated,
     )
+    return select(*columns).where(sh.c.id.in_(newest.scalar_subquery()))
 
 
 async def status_since(
     conn: AsyncConnection, campaign_ids: Collection[str] | None
-) -> dict[str, datetime]:
+) -> tuple[dict[str, datetime], frozenset[str]]:
+    """Each campaign's current status start as observed, and the campaigns whose start is
+    only their first sight (already in that status then: a lower bound)."""
     rows = await latest_rows(conn, campaign_ids)
-    return {campaign_id: row.since for campaign_id, row in rows.items()}
+    since = {cid: row.first_seen_at if row.estimated else row.since for cid, row in rows.items()}
+    return since, frozenset(cid for cid, row in rows.items() if row.estimated)
 
 
 async def timeline(conn: AsyncConnection, campaign_id: str, *, limit: int) -> list[StatusRow]:
@@ -126,7 +134,7 @@ def _status_row(row: Row[Any]) -> StatusRow:
         id=row.id,
         campaign_id=row.campaign_id,
         status=Status(row.status),
-        since=row.since,
+        since=row.first_seen_at if row.estimated else row.since,
         first_seen_at=row.first_seen_at,
         last_seen_at=row.last_seen_at,
         estimated=bool(row.estimated),

@@ -97,7 +97,7 @@ class StatusRow:
     since: datetime
     first_seen_at: datetime
     last_seen_at: datetime
-    estimated: bool  # `since` is the API's date_updated: we first saw it already in this status
+    estimated: bool  # already in this status when first seen: `since` is that first sight
 
 
 @dataclass(frozen=True)

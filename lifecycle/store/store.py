@@ -107,7 +107,7 @@ class Store:
 
     async def observe(self, campaigns: Sequence[Campaign], *, at: datetime) -> None:
         """Record one poll: status history rows for changes, the campaigns table upserted.
-        A campaign never seen before starts with `since` = its date_updated (estimated)."""
+        A campaign never seen before starts with `since` = now, marked as first sight."""
         async with self._transaction() as conn:
             await observations.observe(conn, campaigns, at=at)
 
@@ -119,10 +119,11 @@ class Store:
         lookback: timedelta = timedelta(days=30),
     ) -> History:
         """What the engine needs to know about the past, for `campaign_ids` (default all):
-        status since, succeeded steps within `lookback` (newest 50, oldest first),
-        campaigns with unresolved intents, and holds in force at `at`."""
+        status since (and which of those are only a first sight), succeeded steps within
+        `lookback` (newest 50, oldest first), campaigns with unresolved intents, and holds
+        in force at `at`."""
         async with self._transaction() as conn:
-            since = await observations.status_since(conn, campaign_ids)
+            since, first_seen = await observations.status_since(conn, campaign_ids)
             done = await intents.succeeded_steps(conn, campaign_ids, at=at, lookback=lookback)
             blocked = await intents.blocked_campaigns(conn, campaign_ids)
             held = await holds.holds_in_force(conn, at=at, campaign_ids=campaign_ids)
@@ -131,6 +132,7 @@ class Store:
             actions=done,
             open_intents=blocked,
             holds={hold.campaign_id: hold for hold in held},
+            first_seen_in_status=first_seen,
         )
 
     async def status_timeline(self, campaign_id: str, *, limit: int = 20) -> list[StatusRow]:

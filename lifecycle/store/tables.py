@@ -67,7 +67,8 @@ status_history = Table(
     Column("since", UtcDateTime, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
-    # True when `since` is only the API's date_updated for a campaign first seen in it.
+    # True when the campaign was already in this status when first seen: `since` is then a
+    # lower bound (rows from before that rule hold date_updated; readers use first_seen_at).
     Column("estimated", Boolean, nullable=False),
     Index(None, "campaign_id", "id"),
 )
