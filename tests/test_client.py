@@ -28,7 +28,7 @@ from lifecycle.client import (
 )
 from lifecycle.client.answer import answer_from_body
 from lifecycle.client.verdict import Reply, Request, action_result, read_answer
-from lifecycle.clock import FixedClock
+from lifecycle.clock import FixedClock, stoppable_sleep
 from lifecycle.errors import (
     ActionRejected,
     ApiAnswerInvalid,
@@ -36,6 +36,7 @@ from lifecycle.errors import (
     ApiUnavailable,
     AuthFailed,
     ConfigError,
+    Interrupted,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -361,21 +362,25 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
-def limiter_on(time: VirtualTime, rate: float, burst: int | None = None) -> RateLimiter:
-    return RateLimiter(rate, burst=burst, monotonic=time.monotonic, sleep=time.sleep)
+def limiter_on(
+    time: VirtualTime, rate: float, burst: int | None = None, margin: float = 1.0
+) -> RateLimiter:
+    return RateLimiter(rate, burst=burst, margin=margin, monotonic=time.monotonic, sleep=time.sleep)
 
 
 async def send_times(limiter: RateLimiter, time: VirtualTime, n: int) -> list[float]:
+    """Send `n` requests one after another, each answered at once; when each left."""
     times = []
     for _ in range(n):
-        await limiter.acquire()
-        times.append(time.now)
+        async with limiter.slot() as slot:
+            slot.use()
+            times.append(time.now)
     return times
 
 
-def most_in_any_minute(times: list[float]) -> int:
+def most_in_any_minute(times: list[float], window: float = 60.0) -> int:
     # A hair of tolerance: virtual time is float sums, the server counts whole instants.
-    return max(sum(1 for t in times if start <= t < start + 60 - 1e-6) for start in times)
+    return max(sum(1 for t in times if start <= t < start + window - 1e-6) for start in times)
 
 
 async def test_n_requests_take_at_least_n_minus_burst_over_rate_minutes() -> None:
@@ -384,6 +389,7 @@ async def test_n_requests_take_at_least_n_minus_burst_over_rate_minutes() -> Non
     times = await send_times(limiter, time, 70)
     assert limiter.burst == 30
     assert times[29] == times[0]  # the burst goes out at once
+    assert times[30] - times[0] == pytest.approx(61.0)  # a slot comes back window + margin on
     assert times[-1] - times[0] >= (70 - 30) / 30 * 60
     assert most_in_any_minute(times) <= 30
 
@@ -395,24 +401,107 @@ def test_the_limiter_never_exceeds_its_guarantee(rate: int, burst: int, n: int) 
     limiter = limiter_on(time, rate, burst)
     times = asyncio.run(send_times(limiter, time, n))
     assert times[-1] - times[0] >= (n - burst) / rate * 60 - 1e-6
-    assert most_in_any_minute(times) <= math.ceil(rate / burst) * burst
-    if rate % burst == 0:
-        assert most_in_any_minute(times) <= rate
+    assert most_in_any_minute(times, limiter.window) <= burst
+
+
+@given(
+    requests=st.lists(
+        st.tuples(st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(0.0, 0.999)),
+        min_size=1,
+        max_size=120,
+    ),
+    burst=st.integers(1, 20),
+)
+@settings(max_examples=300, deadline=None)
+def test_no_window_of_arrivals_exceeds_the_burst_whatever_the_latency(
+    requests: list[tuple[float, float, float]], burst: int
+) -> None:
+    """The docstring's guarantee: each request arrives anywhere between its send and its
+    answer, and the server's stamp of it may be off by anything under the 1 s margin (a
+    clock counting whole seconds, a stamp taken later in its own pipeline)."""
+    time = VirtualTime()
+    limiter = limiter_on(time, burst)  # window 60 s, margin 1 s
+
+    async def drain() -> list[float]:
+        stamps = []
+        for latency, where, stamp_error in requests:
+            async with limiter.slot() as slot:
+                slot.use()
+                stamps.append(time.now + where * latency + stamp_error)
+                await time.sleep(latency)  # the answer comes back; the slot's hold runs from here
+        return stamps
+
+    stamps = asyncio.run(drain())
+    assert max(sum(1 for t in stamps if s <= t < s + 60) for s in stamps) <= burst
+
+
+async def test_a_slot_is_held_until_its_answer_and_then_for_the_window() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1)  # one request per 60 s, margin 1 s
+    async with limiter.slot() as slot:
+        slot.use()
+        await time.sleep(30)  # a slow answer
+    async with limiter.slot():
+        pass
+    assert time.sleeps == [30, 61]  # 61 s after the answer, not after the send
+
+
+async def test_a_slot_never_used_is_given_back_at_once() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1)
+    async with limiter.slot():
+        assert limiter.held == 1
+    assert limiter.held == 0
+    async with limiter.slot() as slot:
+        slot.use()
+    assert time.sleeps == []
+
+
+async def test_a_waiter_for_a_slot_in_flight_looks_again_until_it_is_answered() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1, margin=0)
+    first = await limiter.take()
+    first.use()
+    waiter = asyncio.create_task(limiter.take())
+    for _ in range(20):  # the first request is still in flight after 5 s
+        await asyncio.sleep(0)
+    assert not waiter.done() and time.now >= 1005
+    first.finish()
+    await waiter
+    assert time.now >= 1005 + 60
 
 
 async def test_block_for_holds_back_every_waiting_caller() -> None:
     time = VirtualTime()
     limiter = limiter_on(time, 600)
-    await limiter.acquire()
+    async with limiter.slot() as slot:
+        slot.use()
     limiter.block_for(12.5)
     start = time.now
-    await asyncio.gather(limiter.acquire(), limiter.acquire(), limiter.acquire())
+
+    async def one() -> None:
+        async with limiter.slot() as slot:
+            slot.use()
+
+    await asyncio.gather(one(), one(), one())
     assert time.now - start >= 12.5
     limiter.block_for(3)
     limiter.block_for(1)  # a shorter block never shortens the one in force
     start = time.now
-    await limiter.acquire()
+    await one()
     assert time.now - start == pytest.approx(3)
+
+
+async def test_a_stoppable_sleep_ends_a_limiter_wait_at_once() -> None:
+    limiter = RateLimiter(1)
+    stop = asyncio.Event()
+    async with limiter.slot() as slot:
+        slot.use()
+    waiting = asyncio.create_task(limiter.take(stoppable_sleep(stop)))
+    await asyncio.sleep(0.05)
+    stop.set()
+    with pytest.raises(Interrupted):
+        await asyncio.wait_for(waiting, 1)
 
 
 def test_the_registry_shares_one_limiter_per_account() -> None:

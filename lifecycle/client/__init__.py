@@ -10,7 +10,7 @@ error), `answer` (envelopes and campaign objects), `limiter` (per-account rate l
 
 from lifecycle.client.answer import campaign_from_api, campaigns_from_body
 from lifecycle.client.exotel import PAGE_LIMIT, ExotelClient, RequestOutcome
-from lifecycle.client.limiter import RateLimiter, limiter_for
+from lifecycle.client.limiter import RateLimiter, Slot, limiter_for
 from lifecycle.client.verdict import ActionResult
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ExotelClient",
     "RateLimiter",
     "RequestOutcome",
+    "Slot",
     "campaign_from_api",
     "campaigns_from_body",
     "limiter_for",
