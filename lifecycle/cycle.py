@@ -243,7 +243,9 @@ class Reconciler:
                 # Another process has a step in flight on it: never send beside it.
                 log.warning("%s has a step in flight elsewhere; left alone", decision.campaign_id)
             except (_Halt, Interrupted) as why:
-                log.warning("%s: %d decisions left for the next tick", why, len(decisions) - done)
+                level = logging.INFO if self.stop.is_set() else logging.WARNING
+                left = len(decisions) - done
+                log.log(level, "%s: %d decisions left for the next tick", why, left)
                 break
         return tally.sent, tally.failed
 
@@ -278,7 +280,8 @@ class Reconciler:
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
                     continue
             tally.sent += 1
-            tally.failed += outcome != Outcome.SUCCEEDED
+            if outcome != Outcome.SUCCEEDED:
+                tally.failed += 1
             return outcome
         raise _Halt(f"rate limited {_RATE_LIMITED_TRIES} times in a row")
 

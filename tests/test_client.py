@@ -528,10 +528,16 @@ async def client_for(
     sim: Simulator, time: VirtualTime, **options: Any
 ) -> AsyncIterator[ExotelClient]:
     """A client on its own fast limiter and virtual sleep, talking to `sim` on a real socket."""
-    options = {"api_key": KEY, "api_token": TOKEN, "limiter": limiter_on(time, 6000), **options}
+    options = {
+        "api_key": KEY,
+        "api_token": TOKEN,
+        "limiter": limiter_on(time, 6000),
+        "sleep": time.sleep,
+        **options,
+    }
     async with (
         running(sim) as url,
-        ExotelClient(base_url=url, account_sid="acme1", sleep=time.sleep, **options) as client,
+        ExotelClient(base_url=url, account_sid="acme1", **options) as client,
     ):
         yield client
 
@@ -773,6 +779,34 @@ async def test_a_failing_read_is_retried_with_backoff(
     assert len(sim.requests) == 3
     assert len(time.sleeps) == 2  # two full-jitter backoffs: random, bounded
     assert all(0 <= s <= 30 for s in time.sleeps)
+
+
+async def test_a_503_that_says_retry_after_is_retried_that_much_later(
+    now: datetime, time: VirtualTime
+) -> None:
+    sim = make_sim(now)
+    cid = sim.add_campaign(name="c")
+    sim.inject(Fault("503", method="GET", seconds=42))
+    async with client_for(sim, time) as client:
+        assert (await client.get_campaign(cid)).id == cid
+    assert [r.status for r in sim.requests] == [503, 200]
+    assert time.sleeps == [42.0]
+
+
+async def test_a_stop_ends_a_read_retry_wait_at_once(now: datetime) -> None:
+    sim = make_sim(now)
+    sim.inject(Fault("503", method="GET", seconds=60))
+    stop = asyncio.Event()
+    async with client_for(sim, VirtualTime(), sleep=stoppable_sleep(stop)) as client:
+        reading = asyncio.create_task(client.list_campaigns())
+        for _ in range(500):  # until the 503 is answered (bounded)
+            if sim.requests:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        with pytest.raises(Interrupted):
+            await asyncio.wait_for(reading, 2)
+    assert [r.status for r in sim.requests] == [503]  # nothing was sent after the stop
 
 
 @pytest.mark.parametrize(("kind", "text"), [("503", "HTTP 503"), ("garbage", "not JSON")])

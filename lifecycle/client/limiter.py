@@ -72,6 +72,8 @@ class RateLimiter:
             raise ValueError(f"margin must not be negative, got {margin}")
         self.window = 60.0 * self.burst / rate_per_minute
         self.margin = margin
+        # One sum, used by both the expiry and the wait: float rounding cannot disagree.
+        self._hold = self.window + margin
         self._monotonic = monotonic
         self._sleep = sleep
         self._held: list[Slot] = []
@@ -113,13 +115,11 @@ class RateLimiter:
         self._expire(now)
         if len(self._held) < self.burst:
             return 0.0
-        frees = [s.end + self.window + self.margin for s in self._held if s.end is not None]
+        frees = [s.end + self._hold for s in self._held if s.end is not None]
         return min(frees) - now if frees else _IN_FLIGHT_POLL
 
     def _expire(self, now: float) -> None:
-        # The same sum as in _delay, so float rounding cannot disagree with the wait.
-        hold = self.window + self.margin
-        self._held = [s for s in self._held if s.end is None or s.end + hold > now]
+        self._held = [s for s in self._held if s.end is None or s.end + self._hold > now]
 
     def _give_back(self, slot: Slot) -> None:
         if slot in self._held:
