@@ -108,13 +108,13 @@ class ExotelClient:
     ) -> Self:
         """The client the daemon and the commands use, configured from Settings."""
         return cls(
-            sleep=sleep,
             base_url=settings.exotel_base_url,
             account_sid=settings.exotel_account_sid,
             api_key=settings.exotel_api_key.get_secret_value(),
             api_token=settings.exotel_api_token.get_secret_value(),
             rate_per_minute=settings.api_rate_per_minute,
             timeout=settings.http_timeout_seconds,
+            sleep=sleep,
             observer=observer,
         )
 
@@ -194,10 +194,10 @@ class ExotelClient:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.
 
         With `slot` (from `slot()`), the PUT leaves at once on that slot; without, it waits
-        for one first. Raises ActionRejected (refused, not applied), RateLimited (not applied; every
-        caller is held back for Retry-After), AuthFailed, NotFound, ApiUnavailable (no
-        connection could be made, so not applied) or OutcomeUnknown (it may have been
-        applied: re-read the campaign).
+        for one first. Raises ActionRejected (refused, not applied), RateLimited (not
+        applied; every caller is held back for Retry-After), AuthFailed, NotFound,
+        ApiUnavailable (no connection could be made, so not applied) or OutcomeUnknown (it
+        may have been applied: re-read the campaign).
         """
         request = Request("PUT", "action", campaign_id, action)
         body = {"campaigns": [{"action": action.value}]}

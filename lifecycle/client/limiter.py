@@ -36,15 +36,21 @@ class RateLimiter:
     (rounded down, at least 1), which makes the window one minute: the burst goes out back
     to back, and each slot is reused about `window + margin + latency` later.
 
-    Guarantee: the server never sees more than `burst` arrivals in any `window` seconds,
-    whatever the latency, provided its arrival stamps differ from ours (on our monotonic
-    clock) by less than `margin` over a window. Why: a request arrives between its send
-    (after its slot was taken) and its answer (before the slot's hold began to run). Take
-    any `window` of the server's arrivals and, in it, the request L whose slot was taken
-    last. Every other request j in it arrived less than `window + margin` before L was sent
-    or after, so its answer came back after `send(L) - window - margin`: its slot was still
-    held when L's was taken. So at most `burst - 1` others, plus L. Counting from send time alone
-    is not enough: a slow first request arrives late and its successor 60 s on arrives early.
+    Guarantee: the server never admits more than `burst` of our requests in any `window`
+    seconds (with the default burst: never more than the rate in any minute), whatever the
+    latency, provided that the time between two arrivals as the server stamps them is
+    within `margin` of the true time between them on our monotonic clock (a server that
+    stamps whole seconds, a clock that drifts by less than margin/window, a stamp taken
+    anywhere in the server's pipeline before it answers).
+
+    Why: a request arrives after its slot was taken (it is sent later) and before its
+    answer came back (when its hold begins to run). Take any `window` of the server's
+    stamps and, among the requests in it, the one whose slot was taken last, L. Every
+    other request j in it arrived later than `send(L) - window - margin`, so its answer
+    came back later than that too: j's slot was still held when L's was taken. So at most
+    `burst - 1` others, plus L. Counting a request from its send alone is not enough: a
+    slow first request arrives late, its successor 60 s on arrives early, and the server
+    sees both inside one minute.
 
     `block_for` (after a 429) holds back every caller, including those already waiting.
     A slot taken and never used (`use()` not called) is given back at once.
