@@ -220,6 +220,19 @@ async def test_a_rate_limited_action_waits_retry_after_and_the_tick_goes_on(
     assert second.ok and second.sent == 0
 
 
+async def test_a_server_that_keeps_refusing_leaves_the_rest_to_the_next_tick(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="429", method="PUT", seconds=0.01, times=3))
+
+    first = await reconciler.tick()
+
+    assert first.ok and first.sent == 0 and first.failed == 3
+    assert [r.status for r in sim.requests if r.method == "PUT"] == [429, 429, 429]
+    assert await store.unresolved_intents() == []
+    assert (await reconciler.tick()).sent == 4
+
+
 class Waits:
     """Virtual time for a limiter, moving the simulator's clock along with it; it notes
     which intents were open whenever something waited."""
