@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from lifecycle.errors import Interrupted
 
 
 class Clock(Protocol):
@@ -65,3 +69,21 @@ def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} has no offset")
     return value.astimezone(UTC)
+
+
+def stoppable_sleep(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
+    """A sleep that raises Interrupted as soon as `stop` is set (or at once, if it is).
+
+    The daemon passes it wherever a wait is injectable (rate limiter, client retries), so
+    SIGTERM ends every wait at once instead of after a `Retry-After` or a back-off.
+    """
+
+    async def sleep(seconds: float) -> None:
+        if not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
+            except TimeoutError:
+                return
+        raise Interrupted(f"stopping: a wait of {seconds:.3g}s was cut short")
+
+    return sleep

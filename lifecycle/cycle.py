@@ -11,27 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lifecycle import engine
-from lifecycle.client import ExotelClient
+from lifecycle.client import ExotelClient, Slot
 from lifecycle.clock import Clock
 from lifecycle.errors import (
     ActionRejected,
     ApiError,
+    Interrupted,
     LifecycleError,
     OutcomeUnknown,
     RateLimited,
     StoreUnavailable,
 )
 from lifecycle.metrics import Metrics
-from lifecycle.model import Action, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Plan, Skip
 from lifecycle.rules import Ruleset
 from lifecycle.store import IntentConflict, Store
 
 log = logging.getLogger("lifecycle.cycle")
+
+# 429s in a row on one step before the tick leaves the rest to the next one. Each try
+# first waits out the Retry-After, so a server that keeps refusing costs minutes, not a loop.
+_RATE_LIMITED_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,26 @@ class TickOptions:
     on_skip: Callable[[Skip], None] | None = None
 
 
+@dataclass(frozen=True)
+class _Tick:
+    """What executing one tick's plan needs to know."""
+
+    id: int
+    plan: Plan
+    ruleset: Ruleset
+    campaigns: Mapping[str, Campaign]
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+
+
+class _Halt(Exception):
+    """The remaining decisions of this tick wait for the next one (the message says why)."""
+
+
 @dataclass
 class Reconciler:
     """Carries out ticks. `ruleset` is read at the start of each tick, so a reload between
@@ -110,6 +135,9 @@ class Reconciler:
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )
             report = await self._run(tick_id, ruleset, now)
+        except Interrupted as exc:
+            log.info("tick cut short: %s", exc)
+            report = TickReport(at=now, error=_describe(exc))
         except Exception as exc:  # the one catch-all: record, go on with the next tick
             error = _describe(exc)
             log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
@@ -176,7 +204,8 @@ class Reconciler:
             self.metrics.skipped.labels(rule=skip.rule).inc()
             if self.options.on_skip:
                 self.options.on_skip(skip)
-        sent, failed = await self._execute(tick_id, plan)
+        campaigns_by_id = {c.id: c for c in campaigns}
+        sent, failed = await self._execute(_Tick(tick_id, plan, ruleset, campaigns_by_id))
         log.info(
             "tick done: %d campaigns, %d decisions, %d skipped, %d steps sent, %d failed; "
             "next wake-up %s",
@@ -214,60 +243,92 @@ class Reconciler:
                 error=f"resolved by re-reading: campaign is {campaign.status.value}",
             )
 
-    async def _execute(self, tick_id: int, plan: Plan) -> tuple[int, int]:
-        sent = failed = 0
-        for done, decision in enumerate(plan.decisions):
-            if self.stop.is_set():
-                log.info("stopping: %d decisions left for the next run", len(plan.decisions) - done)
-                break
-            # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
-            # standby could start acting beside it: renew before each decision, stop if lost.
-            if decision.mode == Mode.ENFORCE and not await self._lead(self.clock.now()):
-                log.warning(
-                    "lost the lease mid-tick: %d decisions left", len(plan.decisions) - done
-                )
-                break
+    async def _execute(self, tick: _Tick) -> tuple[int, int]:
+        tally = _Tally()
+        decisions = tick.plan.decisions
+        for done, decision in enumerate(decisions):
             try:
-                n, ok = await self._carry_out(tick_id, decision, plan.at)
+                await self._carry_out(tick, decision, tally)
             except IntentConflict:
                 # Another process has a step in flight on it: never send beside it.
                 log.warning("%s has a step in flight elsewhere; left alone", decision.campaign_id)
-                continue
-            except RateLimited as exc:
-                # Not applied; the limiter holds every caller back. The rest re-plan next tick.
-                log.warning(
-                    "rate limited by Exotel for %.0fs; remaining decisions wait", exc.retry_after
-                )
-                failed += 1
+            except (_Halt, Interrupted) as why:
+                level = logging.INFO if self.stop.is_set() else logging.WARNING
+                left = len(decisions) - done
+                log.log(level, "%s: %d decisions left for the next tick", why, left)
                 break
-            sent += n
-            failed += 0 if ok else 1
-        return sent, failed
+        return tally.sent, tally.failed
 
-    async def _carry_out(self, tick_id: int, decision: Decision, at: datetime) -> tuple[int, bool]:
+    async def _carry_out(self, tick: _Tick, decision: Decision, tally: _Tally) -> None:
         """Send the decision's steps in order; stop at the first one that does not succeed."""
         if decision.mode == Mode.DRY_RUN:
-            if await self.store.record_dry_run(tick_id=tick_id, decision=decision, at=at):
+            if await self.store.record_dry_run(tick_id=tick.id, decision=decision, at=tick.plan.at):
                 for step in decision.steps:
                     self._emit(decision, step, Outcome.DRY_RUN)
-            return 0, True
-        sent = 0
-        for step in decision.steps:
-            if sent and self.stop.is_set():
-                return sent, True
-            outcome = await self._send(tick_id, decision, step)
-            sent += 1
-            if outcome != Outcome.SUCCEEDED:
-                return sent, False
-        return sent, True
+            return
+        for index, step in enumerate(decision.steps):
+            if await self._step(tick, decision, step, tally, first=index == 0) != Outcome.SUCCEEDED:
+                return
 
-    async def _send(self, tick_id: int, decision: Decision, step: Action) -> Outcome:
-        # Invariant 1: the intent is committed before the PUT leaves.
+    async def _step(
+        self, tick: _Tick, decision: Decision, step: Action, tally: _Tally, *, first: bool
+    ) -> Outcome | None:
+        """One step, sent again (after its Retry-After) when Exotel answers 429.
+
+        Every wait (a rate slot, a Retry-After) happens before the intent is written, and
+        after it the stop, the lease and (before a first step) the decision are checked
+        again: nothing waits between an intent and its PUT. None: the step was not sent.
+        """
+        for _ in range(_RATE_LIMITED_TRIES):
+            async with self.client.slot() as slot:
+                if not await self._may_go(tick, decision, first=first):
+                    return None
+                try:
+                    outcome = await self._send(tick.id, decision, step, slot)
+                except RateLimited as exc:
+                    tally.failed += 1
+                    log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
+                    continue
+            tally.sent += 1
+            if outcome != Outcome.SUCCEEDED:
+                tally.failed += 1
+            return outcome
+        raise _Halt(f"rate limited {_RATE_LIMITED_TRIES} times in a row")
+
+    async def _may_go(self, tick: _Tick, decision: Decision, *, first: bool) -> bool:
+        """Whether the step may be sent now; raises _Halt when no later step may be either."""
+        if self.stop.is_set():
+            raise _Halt("stopping")
+        # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
+        # standby could start acting beside it: renew before each step, stop if lost.
+        if not await self._lead(self.clock.now()):
+            raise _Halt("lost the lease mid-tick")
+        return not first or await self._still_wanted(tick, decision)
+
+    async def _still_wanted(self, tick: _Tick, decision: Decision) -> bool:
+        """After time has passed since the plan (waits for the rate), plan this campaign
+        again, from the same observation and the audit trail as it is now: a window edge,
+        a hold or a manual change since then drops the decision until the next poll."""
+        now = self.clock.now()
+        campaign = tick.campaigns.get(decision.campaign_id)
+        if now == tick.plan.at or campaign is None:
+            return True
+        history = await self.store.history(at=now, campaign_ids=[campaign.id])
+        again = engine.plan([campaign], tick.ruleset, history, now, dry_run=self.options.dry_run)
+        wanted = (decision.rule, decision.steps, decision.mode)
+        if any((d.rule, d.steps, d.mode) == wanted for d in again.decisions):
+            return True
+        log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, now)
+        return False
+
+    async def _send(self, tick_id: int, decision: Decision, step: Action, slot: Slot) -> Outcome:
+        # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
+        # between them: the rate slot was taken before.
         intent_id = await self.store.open_intent(
             tick_id=tick_id, decision=decision, step=step, at=self.clock.now()
         )
         try:
-            result = await self.client.act(decision.campaign_id, step)
+            result = await self.client.act(decision.campaign_id, step, slot=slot)
         except RateLimited as exc:
             await self._close(intent_id, decision, step, Outcome.FAILED, exc)
             raise
@@ -280,18 +341,21 @@ class Reconciler:
                 await self._reread(decision.campaign_id)
             return Outcome.FAILED
         except BaseException as exc:
-            # Anything else (a bug, cancellation): we cannot know whether the PUT left.
+            # Anything else (a bug, cancellation at shutdown): we cannot know whether the
+            # PUT left.
             await asyncio.shield(self._close(intent_id, decision, step, Outcome.UNKNOWN, exc))
             raise
         # Accepted, but the answer names another status: kept in the audit row's error text.
         surprise = result.surprise
-        await self.store.record_outcome(
-            intent_id,
-            outcome=Outcome.SUCCEEDED,
-            at=self.clock.now(),
-            http_status=result.http_status,
-            request_id=result.request_id,
-            error=surprise,
+        await asyncio.shield(
+            self.store.record_outcome(
+                intent_id,
+                outcome=Outcome.SUCCEEDED,
+                at=self.clock.now(),
+                http_status=result.http_status,
+                request_id=result.request_id,
+                error=surprise,
+            )
         )
         self.metrics.steps.labels(action=step.value, outcome=Outcome.SUCCEEDED.value).inc()
         self._emit(decision, step, Outcome.SUCCEEDED, surprise or "")

@@ -1,8 +1,11 @@
 """Process lifetime: resources, signals, the scheduler, hot reload of the rules.
 
 One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT. One way to clean up: an
-`AsyncExitStack` that unwinds in reverse. On stop, no new tick starts, the in-flight step
-finishes with its audit row, and the process exits 0.
+`AsyncExitStack` that unwinds in reverse. On stop, no new tick starts, every wait (rate
+slot, `Retry-After`, read back-off) ends at once through the client's stop-aware sleep,
+the in-flight step gets `_STOP_GRACE` seconds to finish with its audit row (past that it
+is cancelled and recorded unknown), and the process exits 0: within seconds, well inside
+systemd's TimeoutStopSec.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
 from lifecycle.client import ExotelClient, RequestOutcome
-from lifecycle.clock import Clock, SystemClock
+from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
 from lifecycle.metrics import Metrics
@@ -38,6 +41,9 @@ log = logging.getLogger("lifecycle.daemon")
 # Act just after a window edge, never a hair before it.
 _WAKEUP_MARGIN = timedelta(milliseconds=200)
 _EARLY_TICK_DELAY = timedelta(seconds=2)
+# How long a step already sent may take to answer after SIGTERM before it is recorded
+# unknown (resolved by re-reading on the next start): exit well within 5 s.
+_STOP_GRACE = 2.5
 
 
 class RulesFile:
@@ -95,13 +101,22 @@ class Ticker:
     scheduler: AsyncIOScheduler
     clock: Clock
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _running: asyncio.Task[TickReport] | None = None
 
     async def tick(self) -> TickReport | None:
         if self._lock.locked() or self.reconciler.stop.is_set():
             return None  # a tick is running; it observes the same world
         async with self._lock:
             self.rules.refresh()
-            report = await self.reconciler.tick()
+            self._running = asyncio.create_task(self.reconciler.tick())
+            try:
+                report = await self._running
+            except asyncio.CancelledError:
+                if not self.reconciler.stop.is_set():
+                    raise
+                return None  # cut short by `drain` at shutdown
+            finally:
+                self._running = None
         if report.plan is not None and report.plan.next_wakeup is not None:
             self._schedule("wakeup", report.plan.next_wakeup - self.clock.now() + _WAKEUP_MARGIN)
         return report
@@ -131,8 +146,15 @@ class Ticker:
             misfire_grace_time=None,
         )
 
-    async def drain(self) -> None:
-        """Wait for the in-flight tick (and its audit rows) to finish."""
+    async def drain(self, grace: float = _STOP_GRACE) -> None:
+        """Wait for the in-flight tick (and its audit rows) to finish; past `grace` seconds
+        (a step whose answer is slow to come), cancel it: its step is recorded unknown."""
+        running = self._running
+        if running is not None:
+            await asyncio.wait([running], timeout=grace)
+            if not running.done():
+                log.warning("the tick did not finish within %gs of stop: cancelling it", grace)
+                running.cancel()
         async with self._lock:
             pass
 
@@ -159,7 +181,7 @@ async def run_daemon(
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        client = await stack.enter_async_context(_client(settings, metrics))
+        client = await stack.enter_async_context(_client(settings, metrics, stop))
         reconciler = Reconciler(
             client=client,
             store=store,
@@ -260,13 +282,13 @@ def _install_signals(stop: asyncio.Event, ticker: Ticker) -> None:
     loop.add_signal_handler(signal.SIGHUP, lambda: ticker.request_tick("SIGHUP"))
 
 
-def _client(settings: Settings, metrics: Metrics) -> ExotelClient:
+def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> ExotelClient:
     def observe(outcome: RequestOutcome) -> None:
         code = str(outcome.http_status or 0)
         metrics.api_requests.labels(endpoint=outcome.endpoint, code=code).inc()
         metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)
 
-    return ExotelClient.from_settings(settings, observer=observe)
+    return ExotelClient.from_settings(settings, observer=observe, sleep=stoppable_sleep(stop))
 
 
 def _owner_id() -> str:

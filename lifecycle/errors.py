@@ -13,6 +13,7 @@ LifecycleError
     AuthFailed         401/403: the credentials or the region are wrong
     NotFound           404: the campaign (or account) does not exist
   StoreUnavailable     the database is down: stop acting, stay alive, not ready
+  Interrupted          the process is stopping: a wait was cut short, send nothing more
 """
 
 from __future__ import annotations
@@ -72,15 +73,21 @@ class ApiError(LifecycleError):
 
 
 class ApiUnavailable(ApiError):
-    """Timeouts, 5xx, dropped connections: try again later."""
+    """Timeouts, 5xx, dropped connections: try again later (not before `retry_after`, when
+    the server said so with a `Retry-After` header)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class RateLimited(ApiUnavailable):
     """429: wait `retry_after` seconds before any request to this account."""
 
+    retry_after: float
+
     def __init__(self, message: str, *, retry_after: float, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after, **kw)
 
 
 class OutcomeUnknown(ApiError):
@@ -105,3 +112,9 @@ class NotFound(ApiError):
 
 class StoreUnavailable(LifecycleError):
     """The database cannot be reached or refused a write."""
+
+
+class Interrupted(LifecycleError):
+    """A wait (rate slot, Retry-After, retry back-off) was cut short: the process is stopping.
+
+    Raised before anything new is sent; a step already sent keeps its outcome row."""

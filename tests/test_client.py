@@ -29,7 +29,7 @@ from lifecycle.client import (
 )
 from lifecycle.client.answer import answer_from_body
 from lifecycle.client.verdict import Reply, Request, action_result, read_answer
-from lifecycle.clock import FixedClock
+from lifecycle.clock import FixedClock, stoppable_sleep
 from lifecycle.errors import (
     ActionRejected,
     ApiAnswerInvalid,
@@ -37,6 +37,7 @@ from lifecycle.errors import (
     ApiUnavailable,
     AuthFailed,
     ConfigError,
+    Interrupted,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -362,21 +363,25 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
-def limiter_on(time: VirtualTime, rate: float, burst: int | None = None) -> RateLimiter:
-    return RateLimiter(rate, burst=burst, monotonic=time.monotonic, sleep=time.sleep)
+def limiter_on(
+    time: VirtualTime, rate: float, burst: int | None = None, margin: float = 1.0
+) -> RateLimiter:
+    return RateLimiter(rate, burst=burst, margin=margin, monotonic=time.monotonic, sleep=time.sleep)
 
 
 async def send_times(limiter: RateLimiter, time: VirtualTime, n: int) -> list[float]:
+    """Send `n` requests one after another, each answered at once; when each left."""
     times = []
     for _ in range(n):
-        await limiter.acquire()
-        times.append(time.now)
+        async with limiter.slot() as slot:
+            slot.use()
+            times.append(time.now)
     return times
 
 
-def most_in_any_minute(times: list[float]) -> int:
+def most_in_any_minute(times: list[float], window: float = 60.0) -> int:
     # A hair of tolerance: virtual time is float sums, the server counts whole instants.
-    return max(sum(1 for t in times if start <= t < start + 60 - 1e-6) for start in times)
+    return max(sum(1 for t in times if start <= t < start + window - 1e-6) for start in times)
 
 
 async def test_n_requests_take_at_least_n_minus_burst_over_rate_minutes() -> None:
@@ -385,6 +390,7 @@ async def test_n_requests_take_at_least_n_minus_burst_over_rate_minutes() -> Non
     times = await send_times(limiter, time, 70)
     assert limiter.burst == 30
     assert times[29] == times[0]  # the burst goes out at once
+    assert times[30] - times[0] == pytest.approx(61.0)  # a slot comes back window + margin on
     assert times[-1] - times[0] >= (70 - 30) / 30 * 60
     assert most_in_any_minute(times) <= 30
 
@@ -396,24 +402,107 @@ def test_the_limiter_never_exceeds_its_guarantee(rate: int, burst: int, n: int) 
     limiter = limiter_on(time, rate, burst)
     times = asyncio.run(send_times(limiter, time, n))
     assert times[-1] - times[0] >= (n - burst) / rate * 60 - 1e-6
-    assert most_in_any_minute(times) <= math.ceil(rate / burst) * burst
-    if rate % burst == 0:
-        assert most_in_any_minute(times) <= rate
+    assert most_in_any_minute(times, limiter.window) <= burst
+
+
+@given(
+    requests=st.lists(
+        st.tuples(st.floats(0.0, 5.0), st.floats(0.0, 1.0), st.floats(0.0, 0.999)),
+        min_size=1,
+        max_size=120,
+    ),
+    burst=st.integers(1, 20),
+)
+@settings(max_examples=300, deadline=None)
+def test_no_window_of_arrivals_exceeds_the_burst_whatever_the_latency(
+    requests: list[tuple[float, float, float]], burst: int
+) -> None:
+    """The docstring's guarantee: each request arrives anywhere between its send and its
+    answer, and the server's stamp of it may be off by anything under the 1 s margin (a
+    clock counting whole seconds, a stamp taken later in its own pipeline)."""
+    time = VirtualTime()
+    limiter = limiter_on(time, burst)  # window 60 s, margin 1 s
+
+    async def drain() -> list[float]:
+        stamps = []
+        for latency, where, stamp_error in requests:
+            async with limiter.slot() as slot:
+                slot.use()
+                stamps.append(time.now + where * latency + stamp_error)
+                await time.sleep(latency)  # the answer comes back; the slot's hold runs from here
+        return stamps
+
+    stamps = asyncio.run(drain())
+    assert max(sum(1 for t in stamps if s <= t < s + 60) for s in stamps) <= burst
+
+
+async def test_a_slot_is_held_until_its_answer_and_then_for_the_window() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1)  # one request per 60 s, margin 1 s
+    async with limiter.slot() as slot:
+        slot.use()
+        await time.sleep(30)  # a slow answer
+    async with limiter.slot():
+        pass
+    assert time.sleeps == [30, 61]  # 61 s after the answer, not after the send
+
+
+async def test_a_slot_never_used_is_given_back_at_once() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1)
+    async with limiter.slot():
+        assert limiter.held == 1
+    assert limiter.held == 0
+    async with limiter.slot() as slot:
+        slot.use()
+    assert time.sleeps == []
+
+
+async def test_a_waiter_for_a_slot_in_flight_looks_again_until_it_is_answered() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, 1, margin=0)
+    first = await limiter.take()
+    first.use()
+    waiter = asyncio.create_task(limiter.take())
+    for _ in range(20):  # the first request is still in flight after 5 s
+        await asyncio.sleep(0)
+    assert not waiter.done() and time.now >= 1005
+    first.finish()
+    await waiter
+    assert time.now >= 1005 + 60
 
 
 async def test_block_for_holds_back_every_waiting_caller() -> None:
     time = VirtualTime()
     limiter = limiter_on(time, 600)
-    await limiter.acquire()
+    async with limiter.slot() as slot:
+        slot.use()
     limiter.block_for(12.5)
     start = time.now
-    await asyncio.gather(limiter.acquire(), limiter.acquire(), limiter.acquire())
+
+    async def one() -> None:
+        async with limiter.slot() as slot:
+            slot.use()
+
+    await asyncio.gather(one(), one(), one())
     assert time.now - start >= 12.5
     limiter.block_for(3)
     limiter.block_for(1)  # a shorter block never shortens the one in force
     start = time.now
-    await limiter.acquire()
+    await one()
     assert time.now - start == pytest.approx(3)
+
+
+async def test_a_stoppable_sleep_ends_a_limiter_wait_at_once() -> None:
+    limiter = RateLimiter(1)
+    stop = asyncio.Event()
+    async with limiter.slot() as slot:
+        slot.use()
+    waiting = asyncio.create_task(limiter.take(stoppable_sleep(stop)))
+    await asyncio.sleep(0.05)
+    stop.set()
+    with pytest.raises(Interrupted):
+        await asyncio.wait_for(waiting, 1)
 
 
 def test_the_registry_shares_one_limiter_per_account() -> None:
@@ -440,10 +529,16 @@ async def client_for(
     sim: Simulator, time: VirtualTime, **options: Any
 ) -> AsyncIterator[ExotelClient]:
     """A client on its own fast limiter and virtual sleep, talking to `sim` on a real socket."""
-    options = {"api_key": KEY, "api_token": TOKEN, "limiter": limiter_on(time, 6000), **options}
+    options = {
+        "api_key": KEY,
+        "api_token": TOKEN,
+        "limiter": limiter_on(time, 6000),
+        "sleep": time.sleep,
+        **options,
+    }
     async with (
         running(sim) as url,
-        ExotelClient(base_url=url, account_sid="acme1", sleep=time.sleep, **options) as client,
+        ExotelClient(base_url=url, account_sid="acme1", **options) as client,
     ):
         yield client
 
@@ -686,6 +781,34 @@ async def test_a_failing_read_is_retried_with_backoff(
     assert len(sim.requests) == 3
     assert len(time.sleeps) == 2  # two full-jitter backoffs: random, bounded
     assert all(0 <= s <= 30 for s in time.sleeps)
+
+
+async def test_a_503_that_says_retry_after_is_retried_that_much_later(
+    now: datetime, time: VirtualTime
+) -> None:
+    sim = make_sim(now)
+    cid = sim.add_campaign(name="c")
+    sim.inject(Fault("503", method="GET", seconds=42))
+    async with client_for(sim, time) as client:
+        assert (await client.get_campaign(cid)).id == cid
+    assert [r.status for r in sim.requests] == [503, 200]
+    assert time.sleeps == [42.0]
+
+
+async def test_a_stop_ends_a_read_retry_wait_at_once(now: datetime) -> None:
+    sim = make_sim(now)
+    sim.inject(Fault("503", method="GET", seconds=60))
+    stop = asyncio.Event()
+    async with client_for(sim, VirtualTime(), sleep=stoppable_sleep(stop)) as client:
+        reading = asyncio.create_task(client.list_campaigns())
+        for _ in range(500):  # until the 503 is answered (bounded)
+            if sim.requests:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        with pytest.raises(Interrupted):
+            await asyncio.wait_for(reading, 2)
+    assert [r.status for r in sim.requests] == [503]  # nothing was sent after the stop
 
 
 @pytest.mark.parametrize(("kind", "text"), [("503", "HTTP 503"), ("garbage", "not JSON")])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -209,20 +210,108 @@ async def test_a_crash_between_intent_and_put_sends_the_step_once(
     ]
 
 
-async def test_rate_limited_action_is_recorded_and_retried_next_tick(
+async def test_a_rate_limited_action_waits_retry_after_and_the_tick_goes_on(
     sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
 ) -> None:
     sim.inject(Fault(kind="429", method="PUT", seconds=0.01))
 
     first = await reconciler.tick()
 
-    assert first.ok and first.failed == 1 and first.sent == 0
+    assert first.ok and first.failed == 1 and first.sent == 4
     (row,) = [r for r in await store.audit() if r.outcome == Outcome.FAILED]
     assert row.http_status == 429 and "RateLimited" in (row.error or "")
     assert await store.unresolved_intents() == []
+    assert [r.status for r in sim.requests if r.method == "PUT"] == [429, 200, 200, 200, 200]
+    assert sim.campaign(seeded["running"]).status == Status.PAUSED
+    assert sim.campaign(seeded["old"]).status == Status.ARCHIVED
 
     second = await reconciler.tick()
-    assert second.ok and second.sent == 4
+    assert second.ok and second.sent == 0
+
+
+async def test_a_server_that_keeps_refusing_leaves_the_rest_to_the_next_tick(
+    sim: Simulator, seeded: dict[str, str], reconciler: Reconciler, store: Store
+) -> None:
+    sim.inject(Fault(kind="429", method="PUT", seconds=0.01, times=3))
+
+    first = await reconciler.tick()
+
+    assert first.ok and first.sent == 0 and first.failed == 3
+    assert [r.status for r in sim.requests if r.method == "PUT"] == [429, 429, 429]
+    assert await store.unresolved_intents() == []
+    assert (await reconciler.tick()).sent == 4
+
+
+class Waits:
+    """Virtual time for a limiter, moving the simulator's clock along with it; it notes
+    which intents were open whenever something waited."""
+
+    def __init__(self, clock: FixedClock, store: Store) -> None:
+        self.now, self.clock, self.store = 0.0, clock, store
+        self.open_while_waiting: list[list[str]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        open_now = await self.store.unresolved_intents()
+        self.open_while_waiting.append([i.campaign_id for i in open_now])
+        self.now += seconds
+        self.clock.advance(timedelta(seconds=seconds))
+
+
+@asynccontextmanager
+async def waiting_client(
+    sim: Simulator, url: str, waits: Waits, rate: float
+) -> AsyncIterator[ExotelClient]:
+    limiter = RateLimiter(rate, monotonic=waits.monotonic, sleep=waits.sleep)
+    async with ExotelClient(
+        base_url=url, account_sid=sim.config.account_sid, api_key=sim.config.api_key,
+        api_token=sim.config.api_token, limiter=limiter, sleep=waits.sleep,
+    ) as c:  # fmt: skip
+        yield c
+
+
+async def test_every_wait_for_the_rate_comes_before_the_intent(
+    sim: Simulator, sim_url: str, seeded: dict[str, str], store: Store, sim_clock: FixedClock
+) -> None:
+    waits = Waits(sim_clock, store)
+    async with waiting_client(sim, sim_url, waits, rate=1) as client:  # one a minute
+        reconciler = Reconciler(
+            client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
+            account_sid="acme1",
+        )  # fmt: skip
+        report = await reconciler.tick()
+
+    assert report.ok and report.sent == 4
+    assert len(waits.open_while_waiting) == 4  # one wait before each PUT...
+    assert waits.open_while_waiting == [[]] * 4  # ...and never with an intent open
+
+
+async def test_after_a_retry_after_wait_each_decision_is_checked_again(
+    sim: Simulator, sim_url: str, store: Store, sim_clock: FixedClock
+) -> None:
+    # Saturday 09:59:30 in Mumbai: still outside business hours, for half a minute.
+    sim_clock.set(sim_clock.now().astimezone(IST).replace(day=28, hour=9, minute=59, second=30))
+    sim.config = replace(sim.config, end_at_lag=timedelta(hours=2))
+    ids = seed(sim)
+    sim.inject(Fault(kind="429", method="PUT", path_contains=ids["running"], seconds=60))
+    waits = Waits(sim_clock, store)
+    async with waiting_client(sim, sim_url, waits, rate=6000) as client:
+        reconciler = Reconciler(
+            client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
+            account_sid="acme1",
+        )  # fmt: skip
+        report = await reconciler.tick()
+
+    assert report.ok and report.failed == 1
+    # After the minute's wait business hours are open: "running" is no longer paused...
+    assert [c for c, _ in puts(sim)].count(ids["running"]) == 1  # the refused PUT only
+    assert sim.campaign(ids["running"]).status == Status.IN_PROGRESS
+    # ...while the decisions still wanted went ahead in the same tick.
+    assert sim.campaign(ids["ended"]).status == Status.COMPLETED
+    assert sim.campaign(ids["old"]).status == Status.ARCHIVED
+    assert await store.unresolved_intents() == []
 
 
 async def test_global_dry_run_sends_nothing_and_records_once(

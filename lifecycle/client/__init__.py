@@ -11,7 +11,7 @@ campaign objects), `limiter` (per-account rate limit).
 
 from lifecycle.client.answer import campaign_from_api, campaigns_from_body
 from lifecycle.client.exotel import PAGE_LIMIT, ExotelClient, RequestOutcome
-from lifecycle.client.limiter import RateLimiter, limiter_for
+from lifecycle.client.limiter import RateLimiter, Slot, limiter_for
 from lifecycle.client.listing import Listing
 from lifecycle.client.verdict import ActionResult
 
@@ -22,6 +22,7 @@ __all__ = [
     "Listing",
     "RateLimiter",
     "RequestOutcome",
+    "Slot",
     "campaign_from_api",
     "campaigns_from_body",
     "limiter_for",

@@ -3,8 +3,12 @@
 Reads (list/get) are retried here, with exponential backoff and full jitter, on anything
 that says "try again" (ApiUnavailable, RateLimited). An action PUT is sent exactly once
 and never retried here: after a doubtful answer only a re-read can tell what happened,
-and the cycle does that. Every request, retries included, waits for the account's
-RateLimiter first. Credentials travel only in the Authorization header.
+and the cycle does that. Every request, retries included, holds a slot of the account's
+RateLimiter from before it leaves until its answer is in; an action may be given a slot
+the caller took earlier (`slot()`), so that the wait comes before its intent is written.
+Every wait (rate slot, Retry-After, read back-off) goes through the injected `sleep`: the
+daemon passes one that raises `Interrupted` when it stops. Credentials travel only in the
+Authorization header.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from tenacity.wait import wait_random_exponential
 from yarl import URL
 
 from lifecycle.client.answer import Answer, campaign_from_item, campaigns_from_answer, describe
-from lifecycle.client.limiter import RateLimiter, Sleep, limiter_for
+from lifecycle.client.limiter import RateLimiter, Reservation, Sleep, Slot, limiter_for
 from lifecycle.client.listing import Listing
 from lifecycle.client.verdict import (
     REGIONAL_HOSTS,
@@ -54,6 +58,7 @@ PAGE_LIMIT = 500  # the documented maximum: fewer requests per poll
 _SORT = "date_created:asc"  # stable order keeps offset paging from skipping rows
 _CONNECT_TIMEOUT = 10.0
 _BACKOFF = wait_random_exponential(multiplier=0.5, max=30)  # full jitter
+_MAX_RETRY_AFTER = 300.0  # a 5xx's Retry-After beyond this is a misconfigured gateway
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,11 @@ class ExotelClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, observer: Callable[[RequestOutcome], None] | None = None
+        cls,
+        settings: Settings,
+        *,
+        observer: Callable[[RequestOutcome], None] | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> Self:
         """The client the daemon and the commands use, configured from Settings."""
         return cls(
@@ -113,6 +122,7 @@ class ExotelClient:
             api_token=settings.exotel_api_token.get_secret_value(),
             rate_per_minute=settings.api_rate_per_minute,
             timeout=settings.http_timeout_seconds,
+            sleep=sleep,
             observer=observer,
         )
 
@@ -122,6 +132,10 @@ class ExotelClient:
     @property
     def limiter(self) -> RateLimiter:
         return self._limiter
+
+    def slot(self) -> Reservation:
+        """`async with client.slot() as slot`: wait for a rate slot now, to pass to `act`."""
+        return self._limiter.slot(sleep=self._sleep)
 
     async def __aenter__(self) -> Self:
         return self
@@ -219,17 +233,20 @@ class ExotelClient:
             )
         return campaign
 
-    async def act(self, campaign_id: str, action: Action) -> ActionResult:
+    async def act(
+        self, campaign_id: str, action: Action, *, slot: Slot | None = None
+    ) -> ActionResult:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.
 
-        Raises ActionRejected (refused, not applied), RateLimited (not applied; every
-        caller is held back for Retry-After), AuthFailed, NotFound, ApiUnavailable (no
-        connection could be made, so not applied) or OutcomeUnknown (it may have been
-        applied: re-read the campaign).
+        With `slot` (from `slot()`), the PUT leaves at once on that slot; without, it waits
+        for one first. Raises ActionRejected (refused, not applied), RateLimited (not
+        applied; every caller is held back for Retry-After), AuthFailed, NotFound,
+        ApiUnavailable (no connection could be made, so not applied) or OutcomeUnknown (it
+        may have been applied: re-read the campaign).
         """
         request = Request("PUT", "action", campaign_id, action)
         body = {"campaigns": [{"action": action.value}]}
-        reply = await self._exchange(request, _segment(campaign_id), json_body=body)
+        reply = await self._exchange(request, _segment(campaign_id), json_body=body, slot=slot)
         return self._judge(request, reply, action_result)
 
     async def _read(
@@ -256,11 +273,17 @@ class ExotelClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json_body: object = None,
+        slot: Slot | None = None,
     ) -> Reply:
         """One rate-limited HTTP round trip; raises only when no answer came back."""
-        await self._limiter.acquire()
+        if slot is None:
+            async with self.slot() as own:
+                return await self._exchange(
+                    request, suffix, params=params, json_body=json_body, slot=own
+                )
         url = f"{self._base}/v2/accounts/{quote(self._account, safe='')}/campaigns{suffix}"
         started = time.perf_counter()
+        slot.use()
         try:
             async with self._http().request(
                 request.method,
@@ -277,6 +300,8 @@ class ExotelClient:
             error = _unanswered(request, exc)
             self._record(request, None, time.perf_counter() - started, error)
             raise error from exc
+        finally:
+            slot.finish()  # the request arrived, if at all, before now
 
     def _judge(self, request: Request, reply: Reply, judge: Callable[[Request, Reply], T]) -> T:
         """Run a verdict and record it; a 429 holds back every caller of this account."""
@@ -421,6 +446,8 @@ def _read_wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
     if isinstance(error, RateLimited):
         return 0.0  # the limiter already holds every caller back for Retry-After
+    if isinstance(error, ApiUnavailable) and error.retry_after is not None:
+        return min(error.retry_after, _MAX_RETRY_AFTER)  # a 503 that said when to come back
     return _BACKOFF(state)
 
 

@@ -102,7 +102,14 @@ def read_answer(request: Request, reply: Reply) -> Answer:
     answer = _error_answer(reply)
     _raise_common(request, reply, answer)
     if reply.status >= 500:
-        raise _error(ApiUnavailable, _message(request, reply, answer), reply, answer)
+        code = answer.error.code if answer.error else None
+        raise ApiUnavailable(  # a 503 may say how long it will last
+            _message(request, reply, answer),
+            retry_after=reply.retry_after,
+            http_status=reply.status,
+            request_id=answer.request_id,
+            code=code,
+        )
     raise _error(ApiError, _message(request, reply, answer), reply, answer)
 
 

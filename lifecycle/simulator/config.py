@@ -47,7 +47,8 @@ class SimulatorConfig:
 class Fault:
     """A queued misbehaviour, consumed by the next `times` matching requests.
 
-    - "500": v2 error envelope (code 1100); "502"/"503": a non-JSON gateway page.
+    - "500": v2 error envelope (code 1100); "502"/"503": a non-JSON gateway page (a
+      "503" with `seconds` also says `Retry-After: seconds`).
     - "429": v2 or v1 body per config, `Retry-After: seconds`.
     - "latency": sleep `seconds` (real time) and then answer normally.
     - "drop_before": close the connection without applying anything.
@@ -59,7 +60,7 @@ class Fault:
     method: str | None = None  # match only this HTTP method (None = any)
     path_contains: str | None = None  # match only paths containing this (None = any)
     times: int = 1
-    seconds: float = 0.0  # latency, or Retry-After for "429"
+    seconds: float = 0.0  # latency, or Retry-After for "429" (and "503")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():

@@ -108,7 +108,8 @@ class Gate:
         status = 200 if fault.kind == "garbage" else int(fault.kind)
         reason = {200: "OK", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}[status]
         page = GATEWAY_PAGE.format(status=status, reason=reason)
-        return web.Response(status=status, text=page, content_type="text/html")
+        retry = {"Retry-After": _seconds(fault.seconds)} if status == 503 and fault.seconds else {}
+        return web.Response(status=status, text=page, content_type="text/html", headers=retry)
 
     def _refuse(self, request: web.Request, refusal: Refusal) -> web.Response:
         return web.json_response(self._envelope(request, refusal), status=refusal.http_status)
