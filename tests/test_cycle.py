@@ -294,7 +294,7 @@ async def test_after_a_retry_after_wait_each_decision_is_checked_again(
     # Saturday 09:59:30 in Mumbai: still outside business hours, for half a minute.
     sim_clock.set(sim_clock.now().astimezone(IST).replace(day=28, hour=9, minute=59, second=30))
     sim.config = replace(sim.config, end_at_lag=timedelta(hours=2))
-    ids = seed(sim)
+    ids = await seed_known(sim, store)
     sim.inject(Fault(kind="429", method="PUT", path_contains=ids["running"], seconds=60))
     waits = Waits(sim_clock, store)
     async with waiting_client(sim, sim_url, waits, rate=6000) as client:
