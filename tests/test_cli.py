@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lifecycle.clock import SystemClock
+from lifecycle.daemon import RulesFile
+from lifecycle.metrics import Metrics
 from lifecycle.model import Status
 from lifecycle.simulator import Simulator, SimulatorConfig, running
 
@@ -353,3 +355,55 @@ def test_json_logs_say_what_was_done_and_why(live: LiveSim, env: dict[str, str])
     messages = [e["message"] for e in entries if e["logger"] == "lifecycle.cycle"]
     ended = live.ids["ended"]
     assert f"complete {ended} 'ended' by rule complete-after-end: succeeded" in "\n".join(messages)
+
+
+def test_one_rules_file_has_one_identity_everywhere(
+    live: LiveSim, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Saved on Windows: CRLF line endings. `check`, `plan`, `test`, the daemon and the
+    audit trail all name it by the sha256 of its bytes, as `sha256sum` does."""
+    crlf = tmp_path / "crlf.yaml"
+    crlf.write_bytes(live.rules.read_bytes().replace(b"\n", b"\r\n"))
+    identity = _sha256(crlf)
+    assert identity != _sha256(live.rules)
+    env = {**env, "LIFECYCLE_RULES": str(crlf)}
+
+    checked = lifecycle("check", str(crlf))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip().endswith(f" 0 warnings, {identity})")
+
+    planned = lifecycle("plan", "--json", env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["ruleset"] == identity
+
+    cases = tmp_path / "crlf.test.yaml"
+    cases.write_bytes(
+        b"rules: crlf.yaml\r\ncases:\r\n"
+        b"  - name: Friday evening\r\n"
+        b'    at: "2026-11-27T19:00:00+05:30"\r\n'
+        b"    campaign: {status: in-progress}\r\n"
+        b"    expect: {action: pause, rule: pause-outside-business-hours}\r\n"
+    )
+    tested = lifecycle("test", str(cases))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines()[-1] == f"1 cases: 1 passed, 0 failed ({crlf}, {identity})"
+
+    assert RulesFile(crlf, Metrics()).current.hash == identity
+
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    assert lifecycle("run", "--once", env=env).returncode == 0
+    audit = lifecycle("audit", "--json", env=env)
+    rows = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert rows and {r["ruleset"] for r in rows} == {identity}
+
+
+def test_check_names_the_file_and_the_place_of_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"timezone: Asia/Kolkata\nrules:\n  - name: caf\xe9\n    action: pause\n")
+    done = lifecycle("check", str(latin1))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{latin1}:3:14: not UTF-8 text: byte 0xe9 (invalid continuation byte); "
+        "save the file as UTF-8"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -201,6 +202,22 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
     assert rules.current.hash != good.hash
     assert rules().hash == rules.current.hash
     assert rules.refresh() is False  # unchanged content: nothing to do
+
+
+def test_the_ruleset_is_known_by_the_sha256_of_the_files_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(RULES_FILE.read_bytes())
+    rules = RulesFile(path, Metrics())
+    assert rules.current.hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+    path.write_bytes(RULES_FILE.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
+    assert rules.refresh() is True  # other bytes, another identity: what `check` shows
+    crlf = rules.current.hash
+    assert crlf == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+    path.write_bytes(b"timezone: Asia/Kolkata # caf\xe9\n")  # Latin-1, not UTF-8
+    assert rules.refresh() is False
+    assert rules.current.hash == crlf
 
 
 def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
