@@ -35,7 +35,7 @@ test: lint
 # The wall-clock tests under faketime at awkward instants (.ci/any-hour says which).
 # Separate from `test`: it takes about three minutes. Needs `apt-get install faketime`.
 test-any-hour: $(TEST_STAMP)
-	PY=$(BIN)/python .ci/any-hour
+	PYTHON=$(BIN)/python .ci/any-hour
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_tick.py
