@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-any-hour lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint
 	$(BIN)/lifecycle check rules.yaml
 	$(BIN)/lifecycle test rules.test.yaml
 	$(BIN)/python -m pytest -q
+
+# The wall-clock tests under faketime at awkward instants (.ci/any-hour says which).
+# Separate from `test`: it takes about three minutes. Needs `apt-get install faketime`.
+test-any-hour: $(TEST_STAMP)
+	PYTHON=$(BIN)/python .ci/any-hour
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_tick.py

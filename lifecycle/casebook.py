@@ -8,7 +8,7 @@ the pure engine, so a passing case is exactly what `plan --at` would say.
 
 load_casebook(path) -> Casebook          RulesError lists every problem found
 run_casebook(book) -> list[CaseResult]   one result per case, in file order
-report(results, tz) -> str               `ok   NAME` / `FAIL NAME` and, for failures, why
+report(results, ruleset) -> str          `ok   NAME` / `FAIL NAME` and, for failures, why
 """
 
 from __future__ import annotations
@@ -341,15 +341,18 @@ def is_expected(expect: ExpectSpec, decision: Decision | None, skip: Skip | None
     return all(want is None or want == got for want, got in wanted)
 
 
-def report(results: list[CaseResult], tz: tzinfo) -> str:
-    """One line per case, the details of each failure, and a count."""
+def report(results: list[CaseResult], ruleset: Ruleset) -> str:
+    """One line per case, the details of each failure, and a count with the rules' identity
+    (the hash `check`, `plan` and the audit trail show for the same file)."""
+    tz = ruleset.timezone
     lines: list[str] = []
     for result in results:
         lines.append(f"{'ok  ' if result.passed else 'FAIL'} {result.case.name}")
         if not result.passed:
             lines += [f"     {line}" for line in _failure(result, tz)]
     failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results)} cases: {len(results) - failed} passed, {failed} failed")
+    counts = f"{len(results)} cases: {len(results) - failed} passed, {failed} failed"
+    lines.append(f"{counts} ({ruleset.source}, {ruleset.hash})")
     return "\n".join(lines)
 
 

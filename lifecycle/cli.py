@@ -21,7 +21,7 @@ from lifecycle import __doc__ as package_doc
 from lifecycle import output
 from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
-from lifecycle.rules import check_rules, load_rules
+from lifecycle.rules import check_source, load_rules, read_rules
 from lifecycle.settings import Settings, load_settings
 from lifecycle.when import parse_when
 
@@ -228,15 +228,13 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
     "path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@handles_errors
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{path}: cannot read: {exc}", 2)
-    report = check_rules(text, filename=str(path), at=SystemClock().now())
+    source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
+    report = check_source(source, at=SystemClock().now())
     for problem in report.errors + report.warnings:
         click.echo(
             f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
@@ -262,7 +260,7 @@ def rule_tests(path: Path) -> None:
 
     book = load_casebook(path)
     results = run_casebook(book)
-    click.echo(report(results, book.ruleset.timezone))
+    click.echo(report(results, book.ruleset))
     sys.exit(0 if all(result.passed for result in results) else 1)
 
 

@@ -11,7 +11,6 @@ systemd's TimeoutStopSec.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import signal
@@ -32,7 +31,7 @@ from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
 from lifecycle.metrics import Metrics
-from lifecycle.rules import Ruleset, load_rules, parse_rules
+from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
 from lifecycle.store import Store
 
@@ -72,12 +71,12 @@ class RulesFile:
                 self.current.hash,
             )
             return False
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = rules_hash(data)
         if digest in (self.current.hash, self._rejected):
             return False
         try:
-            ruleset = parse_rules(data.decode("utf-8"), filename=str(self.path))
-        except (RulesError, UnicodeDecodeError) as exc:
+            ruleset = compile_rules(decode_rules(data, filename=str(self.path)))
+        except RulesError as exc:
             self._rejected = digest
             self._metrics.rules_reloads.labels(result="rejected").inc()
             log.error(

@@ -33,7 +33,10 @@ START = datetime(2026, 11, 27, 18, 58, tzinfo=MUMBAI)
 SPEED = 30.0
 POLL_SECONDS = 2.0  # real seconds: one simulated minute
 NIGHT_FALLS_AFTER = 8.0  # real seconds: at 19:02, after the evening's pauses
-MORNING = datetime(2026, 11, 28, 9, 59, 30, tzinfo=MUMBAI)  # Saturday opens at 10:00
+# Saturday opens at 10:00. 90 simulated seconds (3 real) before it: more than one poll,
+# so whatever the poll's phase, a tick sees the morning before 10:00 and sets the
+# wake-up for 10:00 exactly, however long the daemon took to start.
+MORNING = datetime(2026, 11, 28, 9, 58, 30, tzinfo=MUMBAI)
 
 
 def demo_rules() -> Path:
@@ -139,6 +142,7 @@ async def run_demo(
             if seconds is not None:
                 asyncio.get_running_loop().call_later(seconds, stop.set)
             options = DaemonOptions(clock=clock, on_step=_printer(echo, names), serve_http=False)
+            clock.jump_to(START)  # the set-up above must not eat the 2 minutes to 19:00
             night = asyncio.create_task(_skip_the_night(clock, echo))
             try:
                 code = await run_daemon(settings, options, stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,6 +81,10 @@ def write(tmp_path: Path, text: str, *, name: str = "rules.test.yaml") -> Path:
     return path
 
 
+def sha256_of(folder: Path, name: str = "rules.yaml") -> str:
+    return "sha256:" + hashlib.sha256((folder / name).read_bytes()).hexdigest()
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
@@ -94,7 +99,7 @@ def test_a_passing_file_runs_every_case_and_exits_0(tmp_path: Path) -> None:
         "ok   in-progress past its end",
         "ok   open intent",
         "ok   daytime",
-        "5 cases: 5 passed, 0 failed",
+        f"5 cases: 5 passed, 0 failed ({tmp_path / 'rules.yaml'}, {sha256_of(tmp_path)})",
     ]
 
 
@@ -130,7 +135,9 @@ def test_a_failing_case_shows_the_case_and_the_engines_reasons(tmp_path: Path) -
         "       ✗ pause-outside-business-hours: inside business-hours until 19:00 Asia/Kolkata",
     ]
     assert "       ✗ pause-on-failures: only 3 calls done (< 50 needed)" in lines
-    assert lines[-1] == "2 cases: 1 passed, 1 failed"
+    design = tmp_path / "design.yaml"
+    identity = sha256_of(tmp_path, design.name)
+    assert lines[-1] == f"2 cases: 1 passed, 1 failed ({design}, {identity})"
 
 
 def test_a_failure_names_what_the_engine_decided_instead(tmp_path: Path) -> None:
@@ -220,7 +227,7 @@ def test_the_shipped_rule_tests_pass() -> None:
     book = load_casebook(ROOT / "rules.test.yaml")
     results = run_casebook(book)
     assert len(results) >= 15
-    assert all(r.passed for r in results), report(results, book.ruleset.timezone)
+    assert all(r.passed for r in results), report(results, book.ruleset)
 
 
 def test_the_demo_rule_tests_pin_the_date_updated_opt_in() -> None:

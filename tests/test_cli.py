@@ -1,8 +1,15 @@
-"""The command line as a user runs it: real processes, a simulator on loopback, a SQLite file."""
+"""The command line as a user runs it: real processes, a simulator on loopback, a SQLite file.
+
+The child processes read the real clock, so these tests give them rules whose decisions
+cannot depend on when the suite runs (`rules_closed_around`): business hours closed from
+yesterday to tomorrow, so no window edge falls within a day of the test.
+`make test-any-hour` runs this file under faketime at awkward instants to keep it so.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -14,19 +21,21 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lifecycle.clock import SystemClock
+from lifecycle.daemon import RulesFile
+from lifecycle.metrics import Metrics
 from lifecycle.model import Status
 from lifecycle.simulator import Simulator, SimulatorConfig, running
 
 ROOT = Path(__file__).parents[1]
 KEY, TOKEN = "key-5f1e0c9a7b", "token-c3d8e2f4a1"
 SECRETS = (KEY, TOKEN)
+MUMBAI = ZoneInfo("Asia/Kolkata")
 
 
 @dataclass
@@ -34,6 +43,7 @@ class LiveSim:
     sim: Simulator
     url: str
     ids: dict[str, str]
+    rules: Path  # rules_closed_around(the instant the campaigns were seeded)
 
     def puts(self) -> list[tuple[str, object]]:
         return [(r.path.rsplit("/", 1)[-1], r.body) for r in self.sim.requests if r.method == "PUT"]
@@ -56,14 +66,50 @@ def seed(sim: Simulator, now: datetime) -> dict[str, str]:
     }  # fmt: skip
 
 
+def rules_closed_around(now: datetime) -> str:
+    """The shipped rules' shape, minus archiving, with business hours closed (our own
+    holidays) from the day before `now` to the day after, in Mumbai. Whatever the hour,
+    weekday or date the suite runs at: "running" is outside business hours, nothing opens
+    or closes within a day, and "old" has no rule (whether a campaign first seen completed
+    may be archived at once is not this file's question)."""
+    today = now.astimezone(MUMBAI).date()
+    closed = f"{today - timedelta(days=1)}..{today + timedelta(days=1)}"
+    return f"""\
+timezone: Asia/Kolkata
+calendars:
+  business-hours:
+    weekly:
+      mon-fri: ["09:30-13:00", "14:00-19:00"]
+      sat: ["10:00-14:00"]
+    holidays:
+      dates: ["{closed}"]
+rules:
+  - name: complete-after-end
+    match: {{status: [in-progress, paused], end_at: passed}}
+    action: complete
+  - name: pause-outside-business-hours
+    when: {{outside: business-hours}}
+    match: {{status: [in-progress]}}
+    action: pause
+  - name: resume-in-business-hours
+    when: {{inside: business-hours}}
+    match: {{status: [paused], paused_by: pause-outside-business-hours}}
+    action: resume
+"""
+
+
 @pytest.fixture
-def live() -> Iterator[LiveSim]:
-    """A simulator on the real clock, served from a thread so that child processes reach it."""
+def live(tmp_path: Path) -> Iterator[LiveSim]:
+    """A simulator on the real clock, served from a thread so that child processes reach
+    it, and rules for the instant its campaigns were seeded."""
     config = SimulatorConfig(
         api_key=KEY, api_token=TOKEN, rate_per_minute=None, end_at_lag=timedelta(hours=2)
     )
     sim = Simulator(config, clock=SystemClock())
-    ids = seed(sim, sim.clock.now())
+    now = sim.clock.now()
+    ids = seed(sim, now)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(rules_closed_around(now), encoding="utf-8")
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     urls: list[str] = []
@@ -78,7 +124,7 @@ def live() -> Iterator[LiveSim]:
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
     assert ready.wait(10)
-    yield LiveSim(sim, urls[0], ids)
+    yield LiveSim(sim, urls[0], ids, rules)
     loop.call_soon_threadsafe(done.set_result, None)
     thread.join(10)
 
@@ -92,7 +138,7 @@ def env(live: LiveSim, tmp_path: Path) -> dict[str, str]:
         "EXOTEL_API_TOKEN": TOKEN,
         "EXOTEL_BASE_URL": live.url,
         "LIFECYCLE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "LIFECYCLE_RULES": str(ROOT / "rules.yaml"),
+        "LIFECYCLE_RULES": str(live.rules),
         "LIFECYCLE_API_RATE_PER_MINUTE": "6000",
         "LIFECYCLE_LOG_LEVEL": "DEBUG",
     }
@@ -143,16 +189,16 @@ def test_check_reports_every_error_with_a_location(tmp_path: Path) -> None:
 def test_plan_json_is_read_only_and_follows_the_contract(
     live: LiveSim, env: dict[str, str], tmp_path: Path
 ) -> None:
-    at = _next_friday_evening()
-    evening = lifecycle("plan", "--json", "--at", at, env=env)
-    assert evening.returncode == 0, evening.stderr
-    plan = json.loads(evening.stdout)
+    at = _in_two_hours()
+    found = lifecycle("plan", "--json", "--at", at, env=env)
+    assert found.returncode == 0, found.stderr
+    plan = json.loads(found.stdout)
     assert set(plan) == {"at", "ruleset", "actions", "skipped", "next_wakeup"}
     assert plan["at"] == at
-    assert plan["ruleset"].startswith("sha256:")
+    assert plan["ruleset"] == _sha256(live.rules)
     assert plan["next_wakeup"] is not None and plan["next_wakeup"] > at
     actions = {a["campaign_id"]: a for a in plan["actions"]}
-    assert actions.keys() == set(live.ids.values())
+    assert actions.keys() == {live.ids["running"], live.ids["ended"]}
     running = actions[live.ids["running"]]
     assert set(running) == {
         "campaign_id", "campaign_name", "status", "rule", "action", "steps", "mode", "reason",
@@ -163,8 +209,8 @@ def test_plan_json_is_read_only_and_follows_the_contract(
         ["pause"],
         "enforce",
     )
-    assert actions[live.ids["ended"]]["steps"] == ["pause", "complete"]
-    assert actions[live.ids["old"]]["steps"] == ["archive"]
+    ended = actions[live.ids["ended"]]
+    assert (ended["rule"], ended["steps"]) == ("complete-after-end", ["pause", "complete"])
 
     text = lifecycle("plan", "--at", at, env=env)
     assert text.returncode == 0 and "pause-outside-business-hours" in text.stdout
@@ -179,10 +225,10 @@ def test_run_once_twice_and_the_audit_trail(live: LiveSim, env: dict[str, str]) 
     first = lifecycle("run", "--once", env=env)
     assert first.returncode == 0, first.stderr
     sent = live.puts()
-    wrapped = [{"campaigns": [{"action": a}]} for a in ("pause", "complete", "archive")]
+    wrapped = [{"campaigns": [{"action": a}]} for a in ("pause", "complete")]
     assert sorted(sent, key=str) == sorted(
-        [(live.ids["ended"], wrapped[0]), (live.ids["ended"], wrapped[1]),
-         (live.ids["old"], wrapped[2])],
+        [(live.ids["running"], wrapped[0]), (live.ids["ended"], wrapped[0]),
+         (live.ids["ended"], wrapped[1])],
         key=str,
     )  # fmt: skip
     assert all("@" not in r.url for r in live.sim.requests)
@@ -203,6 +249,7 @@ def test_run_once_twice_and_the_audit_trail(live: LiveSim, env: dict[str, str]) 
                 "request_id", "error", "ruleset"}  # fmt: skip
     assert all(required <= set(r) for r in rows)
     assert {r["http_status"] for r in rows if r["outcome"] == "succeeded"} == {200}
+    assert {r["ruleset"] for r in rows} == {_sha256(live.rules)}
 
     why = lifecycle("why", live.ids["ended"], env=env)
     assert why.returncode == 0, why.stderr
@@ -243,13 +290,15 @@ def test_sigterm_stops_the_daemon_cleanly(
         assert secret not in out + err
 
 
-def _next_friday_evening() -> str:
-    """19:30 in Mumbai on the coming Friday: outside business hours, before "running" ends."""
-    ist = ZoneInfo("Asia/Kolkata")
-    day = datetime.now(ist).date() + timedelta(days=1)
-    while day.weekday() != 4:
-        day += timedelta(days=1)
-    return datetime.combine(day, dtime(19, 30), tzinfo=ist).isoformat()
+def _in_two_hours() -> str:
+    """An instant inside the day-long closure of `rules_closed_around`, as `--at` takes it."""
+    at = SystemClock().now().astimezone(MUMBAI) + timedelta(hours=2)
+    return at.replace(microsecond=0).isoformat()
+
+
+def _sha256(path: Path) -> str:
+    """What `sha256sum FILE` prints, as the rules' identity is written."""
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _free_port() -> int:
@@ -306,3 +355,55 @@ def test_json_logs_say_what_was_done_and_why(live: LiveSim, env: dict[str, str])
     messages = [e["message"] for e in entries if e["logger"] == "lifecycle.cycle"]
     ended = live.ids["ended"]
     assert f"complete {ended} 'ended' by rule complete-after-end: succeeded" in "\n".join(messages)
+
+
+def test_one_rules_file_has_one_identity_everywhere(
+    live: LiveSim, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Saved on Windows: CRLF line endings. `check`, `plan`, `test`, the daemon and the
+    audit trail all name it by the sha256 of its bytes, as `sha256sum` does."""
+    crlf = tmp_path / "crlf.yaml"
+    crlf.write_bytes(live.rules.read_bytes().replace(b"\n", b"\r\n"))
+    identity = _sha256(crlf)
+    assert identity != _sha256(live.rules)
+    env = {**env, "LIFECYCLE_RULES": str(crlf)}
+
+    checked = lifecycle("check", str(crlf))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip().endswith(f" 0 warnings, {identity})")
+
+    planned = lifecycle("plan", "--json", env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["ruleset"] == identity
+
+    cases = tmp_path / "crlf.test.yaml"
+    cases.write_bytes(
+        b"rules: crlf.yaml\r\ncases:\r\n"
+        b"  - name: Friday evening\r\n"
+        b'    at: "2026-11-27T19:00:00+05:30"\r\n'
+        b"    campaign: {status: in-progress}\r\n"
+        b"    expect: {action: pause, rule: pause-outside-business-hours}\r\n"
+    )
+    tested = lifecycle("test", str(cases))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines()[-1] == f"1 cases: 1 passed, 0 failed ({crlf}, {identity})"
+
+    assert RulesFile(crlf, Metrics()).current.hash == identity
+
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    assert lifecycle("run", "--once", env=env).returncode == 0
+    audit = lifecycle("audit", "--json", env=env)
+    rows = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert rows and {r["ruleset"] for r in rows} == {identity}
+
+
+def test_check_names_the_file_and_the_place_of_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"timezone: Asia/Kolkata\nrules:\n  - name: caf\xe9\n    action: pause\n")
+    done = lifecycle("check", str(latin1))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{latin1}:3:14: not UTF-8 text: byte 0xe9 (invalid continuation byte); "
+        "save the file as UTF-8"
+    ]

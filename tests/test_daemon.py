@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lifecycle.clock import Clock, FixedClock, ScaledClock
+from lifecycle.clock import Clock, FixedClock
 from lifecycle.daemon import DaemonOptions, RulesFile, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
@@ -203,6 +204,22 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
     assert rules.refresh() is False  # unchanged content: nothing to do
 
 
+def test_the_ruleset_is_known_by_the_sha256_of_the_files_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(RULES_FILE.read_bytes())
+    rules = RulesFile(path, Metrics())
+    assert rules.current.hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+    path.write_bytes(RULES_FILE.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
+    assert rules.refresh() is True  # other bytes, another identity: what `check` shows
+    crlf = rules.current.hash
+    assert crlf == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+    path.write_bytes(b"timezone: Asia/Kolkata # caf\xe9\n")  # Latin-1, not UTF-8
+    assert rules.refresh() is False
+    assert rules.current.hash == crlf
+
+
 def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("timezone: IST\nrules: []\n")
@@ -268,18 +285,28 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
     db: str, tmp_path: Path
 ) -> None:
     edge = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
-    clock = ScaledClock(origin=edge - timedelta(seconds=2), speed=1.0)  # room for start-up
+    # The clock moves only when the test moves it: however long start-up takes, the first
+    # tick sees 18:59:58 (open), and the edge comes when the test says so.
+    clock = FixedClock(edge - timedelta(seconds=2))
     sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=clock)
     campaign = running_campaign(sim)
-    async with running(sim) as url, serving(settings_for(sim, url, db), clock, serve_http=False):
-        await until(lambda: _status_is(sim, campaign, Status.PAUSED), seconds=5)
+    async with (
+        running(sim) as url,
+        serving(settings_for(sim, url, db), clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))  # the first tick is done: nothing to do yet
+        assert sim.campaign(campaign).status == Status.IN_PROGRESS
+        clock.set(edge)
+        await until(lambda: _status_is(sim, campaign, Status.PAUSED))
     store = await Store.connect(db)
     try:
         (intent,) = [r for r in await store.audit() if r.outcome == Outcome.INTENT]
     finally:
         await store.close()
-    # Polling is hourly here: only the wake-up job at next_wakeup can have done it.
-    assert edge <= intent.at < edge + timedelta(seconds=1)
+    # Polling is hourly here: only the wake-up job the first tick set for 19:00 can have
+    # ticked again, and it acted at the edge.
+    assert intent.at == edge
 
 
 async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(

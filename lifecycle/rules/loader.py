@@ -33,42 +33,93 @@ class CheckReport:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def load_rules(path: str | FilePath) -> Ruleset:
-    """Read and compile a rules file; RulesError lists every problem with file:line:col."""
+@dataclass(frozen=True)
+class RulesSource:
+    """A rules file as read: its name, its text and its identity (`Ruleset.hash`)."""
+
+    name: str
+    text: str
+    hash: str  # "sha256:<hex>" of the bytes on disk: what `sha256sum FILE` prints
+
+    @classmethod
+    def from_text(cls, text: str, *, name: str) -> RulesSource:
+        """Rules given as text (tests, `parse_rules`): the identity of their UTF-8 bytes."""
+        return cls(name, text, rules_hash(text.encode("utf-8")))
+
+
+def rules_hash(data: bytes) -> str:
+    """The identity of a rules file: sha256 over its raw bytes, so CRLF line endings, a
+    BOM or a trailing newline give a different hash, and an operator can check it by hand."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def decode_rules(data: bytes, *, filename: str) -> RulesSource:
+    """Bytes in, text and identity out: the one way every command and the daemon read a
+    rules file. RulesError (FILE:LINE:COL) when the bytes are not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RulesError([_not_utf8(data, err, filename)]) from err
+    return RulesSource(filename, text, rules_hash(data))
+
+
+def read_rules(path: str | FilePath) -> RulesSource:
+    """Read a rules file from disk; RulesError when it cannot be read or decoded."""
     name = str(path)
     try:
-        raw = FilePath(path).read_bytes()
+        data = FilePath(path).read_bytes()
     except OSError as err:
         raise RulesError([Problem(name, 1, 1, f"cannot read rules file: {err.strerror}")]) from err
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise RulesError([Problem(name, 1, 1, f"not UTF-8 text: {err.reason}")]) from err
-    return parse_rules(text, filename=name)
+    return decode_rules(data, filename=name)
 
 
-def parse_rules(text: str, *, filename: str = "rules.yaml") -> Ruleset:
-    """Compile rules from text; RulesError lists every problem found."""
-    ruleset, errors = _compile(text, filename)
+def _not_utf8(data: bytes, err: UnicodeDecodeError, filename: str) -> Problem:
+    line_start = data.rfind(b"\n", 0, err.start) + 1
+    line = data.count(b"\n", 0, err.start) + 1
+    column = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
+    byte = data[err.start : err.start + 1].hex()
+    message = f"not UTF-8 text: byte 0x{byte} ({err.reason}); save the file as UTF-8"
+    return Problem(filename, line, column, message)
+
+
+def load_rules(path: str | FilePath) -> Ruleset:
+    """Read and compile a rules file; RulesError lists every problem with file:line:col."""
+    return compile_rules(read_rules(path))
+
+
+def compile_rules(source: RulesSource) -> Ruleset:
+    """Compile rules as read; RulesError lists every problem found."""
+    ruleset, errors = _compile(source)
     if ruleset is None:
         raise RulesError(errors)
     return ruleset
 
 
+def parse_rules(text: str, *, filename: str = "rules.yaml") -> Ruleset:
+    """Compile rules from text; RulesError lists every problem found."""
+    return compile_rules(RulesSource.from_text(text, name=filename))
+
+
 def check_rules(text: str, *, filename: str, at: datetime | None = None) -> CheckReport:
-    """Errors and warnings for a rules text, for `lifecycle check` and the hot reload.
+    """Errors and warnings for a rules text (see `check_source`)."""
+    return check_source(RulesSource.from_text(text, name=filename), at=at)
+
+
+def check_source(source: RulesSource, *, at: datetime | None = None) -> CheckReport:
+    """Errors and warnings for rules as read, for `lifecycle check`.
 
     `at` is where example instants in warnings are searched from (a fixed reference when
     omitted, so output is reproducible).
     """
-    ruleset, errors = _compile(text, filename)
+    ruleset, errors = _compile(source)
     if ruleset is None:
         return CheckReport(None, errors, [])
-    warnings = lint(ruleset, read_document(text), at=at)
+    warnings = lint(ruleset, read_document(source.text), at=at)
     return CheckReport(ruleset, [], warnings)
 
 
-def _compile(text: str, filename: str) -> tuple[Ruleset | None, list[Problem]]:
+def _compile(source: RulesSource) -> tuple[Ruleset | None, list[Problem]]:
+    text, filename = source.text, source.name
     try:
         doc = read_document(text)
     except SyntaxProblem as err:
@@ -85,9 +136,8 @@ def _compile(text: str, filename: str) -> tuple[Ruleset | None, list[Problem]]:
     errors += _references(doc, filename)
     if errors or spec is None:
         return None, _sorted(errors)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
-        return compile_ruleset(spec, hash=f"sha256:{digest}", source=filename), []
+        return compile_ruleset(spec, hash=source.hash, source=filename), []
     except ValueError as err:  # a calendar the schema accepted but cannot be built
         return None, [problem_at(doc, ("calendars",), str(err), file=filename)]
 
