@@ -235,7 +235,7 @@ def test_the_demo_rule_tests_pin_the_date_updated_opt_in() -> None:
     assert book.ruleset.trust_date_updated
     results = run_casebook(book)
     assert len(results) >= 5
-    assert all(r.passed for r in results), report(results, book.ruleset.timezone)
+    assert all(r.passed for r in results), report(results, book.ruleset)
 
 
 def test_first_seen_and_status_since_do_not_go_together(tmp_path: Path) -> None:
@@ -263,7 +263,7 @@ def test_a_first_sight_reads_as_such_in_a_failure_report(tmp_path: Path) -> None
     path = tmp_path / "first.test.yaml"
     path.write_text(text)
     book = load_casebook(path)
-    out = report(run_casebook(book), book.ruleset.timezone)
+    out = report(run_casebook(book), book.ruleset)
     assert "FAIL archived on first sight" in out
     assert "history   first seen in status 2026-11-27T09:00:00+05:30 (Fri)" in out
     assert "archive-completed: completed for ≥ 1h (< 7d), first seen" in out
