@@ -148,12 +148,8 @@ class Ticker:
     async def drain(self, grace: float = _STOP_GRACE) -> None:
         """Wait for the in-flight tick (and its audit rows) to finish; past `grace` seconds
         (a step whose answer is slow to come), cancel it: its step is recorded unknown."""
-        running = self._running
-        if running is not None:
-            await asyncio.wait([running], timeout=grace)
-            if not running.done():
-                log.warning("the tick did not finish within %gs of stop: cancelling it", grace)
-                running.cancel()
+        if self._running is not None:
+            await _settle(self._running, grace)
         async with self._lock:
             pass
 
@@ -198,11 +194,10 @@ async def run_daemon(
             stop=stop,
         )
         stack.push_async_callback(reconciler.release)
+        if options.install_signal_handlers:
+            _install_signals(stack, stop)
         if options.once:
-            report = await reconciler.tick()
-            if report.standby:
-                log.warning("another lifecycle process is acting for this account: nothing done")
-            return 0 if report.ok else 1
+            return await _once(reconciler, stop)
         await _serve(stack, settings, options, reconciler, rules, stop)
     log.info("stopped cleanly")
     return 0
@@ -219,7 +214,7 @@ async def _serve(
     scheduler = AsyncIOScheduler(timezone=UTC)
     ticker = Ticker(reconciler=reconciler, rules=rules, scheduler=scheduler, clock=options.clock)
     if options.install_signal_handlers:
-        _install_signals(stop, ticker)
+        _on_sighup(stack, lambda: ticker.request_tick("SIGHUP"))
     if options.serve_http:
         state = web.WebState(
             reconciler=reconciler,
@@ -272,13 +267,58 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
         log.info("retention: removed %d rows older than %s", removed, before.isoformat())
 
 
-def _install_signals(stop: asyncio.Event, ticker: Ticker) -> None:
+async def _once(reconciler: Reconciler, stop: asyncio.Event) -> int:
+    """`run --once`: one tick; a stop ends its waits at once and gives a step in flight
+    `_STOP_GRACE` seconds, as the daemon does. Exit 1 when the tick failed; 0 when it
+    worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
+    tick = asyncio.create_task(reconciler.tick())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([tick, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not tick.done():
+            await _settle(tick, _STOP_GRACE)
+        report = await tick
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+        log.info("stopped with the tick cut short; its step in flight is recorded unknown")
+        return 0
+    finally:
+        stopping.cancel()
+    if report.standby:
+        log.warning("another lifecycle process is acting for this account: nothing done")
+    if stop.is_set():  # asked to stop: a tick cut short is no failure of the run
+        log.info("stopped cleanly; what was left waits for the next run")
+        return 0
+    return 0 if report.ok else 1
+
+
+async def _settle(tick: asyncio.Task[TickReport], grace: float) -> None:
+    """Give a stopping tick `grace` seconds (its waits end at once; a step whose answer is
+    slow to come may need a moment), then cancel it: its step is then recorded unknown."""
+    await asyncio.wait([tick], timeout=grace)
+    if not tick.done():
+        log.warning("the tick did not finish within %gs of stop: cancelling it", grace)
+        tick.cancel()
+
+
+def _install_signals(stack: AsyncExitStack, stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop`: the one way to stop, for the daemon and `--once`.
+    The handlers go with the exit stack, so a caller's own handling comes back after."""
     if threading.current_thread() is not threading.main_thread():
         return
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: ticker.request_tick("SIGHUP"))
+        stack.callback(loop.remove_signal_handler, sig)
+
+
+def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, handler)
+    stack.callback(loop.remove_signal_handler, signal.SIGHUP)
 
 
 def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> ExotelClient:
