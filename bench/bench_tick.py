@@ -8,7 +8,7 @@ on loopback (its rate limiter off, so we count requests instead of waiting for t
 - lifecycle: paged list (limit=500) → plan → one PUT per step, intents and outcomes in
   SQLite (and in PostgreSQL when one answers at LIFECYCLE_TEST_POSTGRES_URL or localhost).
 - get-before-put: the paged list, then a GET of each campaign before each PUT, as
-  exotel-api.md §8.3 suggests for a careful client.
+  docs/exotel-api.md suggests for a careful client.
 - per-campaign poll: one GET per campaign per tick (what a per-resource scheduler does),
   then the same PUTs.
 

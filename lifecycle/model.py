@@ -122,7 +122,7 @@ _PATH_ORDER = (Action.PAUSE, Action.COMPLETE, Action.ARCHIVE)
 
 
 class CountSource(StrEnum):
-    """Where a campaign's call counts came from (exotel-api.md §0: Exotel puts them in
+    """Where a campaign's call counts came from (docs/exotel-api.md: Exotel puts them in
     several places, with different keys)."""
 
     SUMMARY_ITEM = "summary beside data"  # the update-campaign body: response[i].summary
@@ -313,7 +313,7 @@ class History:
         """When `campaign` entered its current status, and on what basis; None when unknown.
 
         A change this daemon observed is the answer. Otherwise `date_updated` may not move
-        when the status does (exotel-api.md §0), so it counts only when the rules file
+        when the status does (docs/exotel-api.md), so it counts only when the rules file
         trusts it, and never later than the first sight; else the first sight is a lower
         bound. A campaign never observed and not trusted has an unknown start.
         """

@@ -1,4 +1,4 @@
-"""Call counts from every place Exotel puts them (exotel-api.md §0), and the failure rate
+"""Call counts from every place Exotel puts them (docs/exotel-api.md), and the failure rate
 the engine draws from each: engine tables first (no event loop), then the client reading
 each shape from the simulator over real loopback HTTP."""
 
@@ -28,7 +28,7 @@ ENFORCED = rules(
     "    match: {status: [in-progress], failure_rate: {above: 0.4, min_calls: 50}}\n"
     "    action: pause\n"
 )
-# Exotel's analytics key set: no `completed`, no `pending` (exotel-api.md §0).
+# Exotel's analytics key set: no `completed`, no `pending` (docs/exotel-api.md).
 ANALYTICS = {"created": 0, "in-progress": 900, "retry": 3, "retrying": 1, "failed": 60,
              "failed-dnd": 2, "invalid": 0, "paused": 0, "failed-no-attempt": 0}  # fmt: skip
 SUMMARY = {"call_scheduled": 1000, "call_initialized": 60, "call_completed": 30,
@@ -132,7 +132,7 @@ def test_an_unknown_failure_rate_never_matches_even_under_not(
 
 
 def test_the_update_campaign_body_puts_summary_beside_data() -> None:
-    """The body on Exotel's update-campaign page (exotel-api.md §0), with no stats."""
+    """The body on Exotel's update-campaign page (docs/exotel-api.md), with no stats."""
     stamp = "2020-11-24T23:52:19.625541789+05:30"
     body = {"response": [{"code": 200, "status": "success", "error_data": None,
                           "data": {"id": "c1", "status": "paused",

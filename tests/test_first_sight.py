@@ -1,7 +1,7 @@
 """Time in status for a campaign the daemon first sees already in it, end to end: the
 simulator over loopback, a real store (SQLite and Postgres), a FixedClock moved by hand.
 
-`date_updated` may not move when the status does (exotel-api.md §0), so by default a
+`date_updated` may not move when the status does (docs/exotel-api.md), so by default a
 campaign first seen `completed` counts its time from that first sight, a lower bound;
 only a rules file with `trust_date_updated: true` reads `date_updated`.
 """

@@ -92,7 +92,7 @@ def make(sim: Simulator, status: Status, **kw: Any) -> str:
 
 # -- the state machine ---------------------------------------------------------------
 
-# Written out by hand from exotel-api.md §2.5, not derived from lifecycle.model.
+# Written out by hand from docs/exotel-api.md, not derived from lifecycle.model.
 LEGAL = {
     (Status.CREATED, "pause"): "Paused",
     (Status.IN_PROGRESS, "pause"): "Paused",

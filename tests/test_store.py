@@ -82,7 +82,7 @@ async def test_naive_datetime_is_refused(store: Store, now: datetime) -> None:
 async def test_first_sighting_is_a_lower_bound_whatever_date_updated_says(
     store: Store, now: datetime
 ) -> None:
-    """date_updated may not move when the status does (exotel-api.md §0): the store records
+    """date_updated may not move when the status does (docs/exotel-api.md): the store records
     the first sight, marked as such, and leaves trusting date_updated to the rules file."""
     created_only = Campaign(
         id="c2", name="n", status=Status.PAUSED, date_created=now - timedelta(1)

@@ -1,6 +1,6 @@
 """Reading Exotel's answers: envelopes, per-item results, error details, campaign objects.
 
-Pure functions over decoded JSON; no I/O. The shapes accepted (exotel-api.md §3, §5):
+Pure functions over decoded JSON; no I/O. The shapes accepted (docs/exotel-api.md):
 
 - v2: `{request_id, method?, http_code, metadata?, response: [item…] | item}` where an
   item is `{code, status: "success"|"failure", error_data, data}`; per-item codes can

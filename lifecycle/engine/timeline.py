@@ -50,7 +50,7 @@ NEXT_TICK = timedelta(seconds=1)
 
 @dataclass(frozen=True)
 class ExotelMoves:
-    """How the API moves campaigns by itself (the docs conflict on `end_at`: exotel-api.md §9).
+    """How the API moves campaigns by itself (the docs conflict on `end_at`: docs/exotel-api.md).
 
     At `send_at` a created campaign starts (in-progress). At `end_at` (+ `end_at_lag`, how
     late Exotel's scheduler acts) an in-progress one becomes `end_at` ("completed" or

@@ -244,6 +244,6 @@ class RulesFile(Strict):
     defaults: Defaults = Defaults()
     max_actions_per_tick: int | None = Field(default=None, ge=1)
     flap_guard: FlapGuardSpec | None = None
-    # Opt-in: date_updated may not move when the status does (exotel-api.md §0).
+    # Opt-in: date_updated may not move when the status does (docs/exotel-api.md).
     trust_date_updated: StrictBool = False
     rules: list[RuleSpec] = Field(min_length=1)

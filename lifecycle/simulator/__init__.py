@@ -2,7 +2,7 @@
 
 The daemon, its tests, the demo and the benchmarks run against it with no account and no
 network. Where Exotel's documentation conflicts or is silent, `SimulatorConfig` has a
-switch for each reading (exotel-api.md §9).
+switch for each reading (docs/exotel-api.md).
 
     sim = Simulator(SimulatorConfig(), clock=FixedClock(now), seed=1)
     cid = sim.add_campaign(name="emi-reminder", status=Status.IN_PROGRESS)

@@ -18,7 +18,7 @@ Automatic moves:
   canceled with its remaining numbers failed (DOC-S), only under "completed": under
   "paused" the DOC-N reading keeps paused campaigns queued indefinitely.
 
-The platform's scheduler notices `end_at` `config.end_at_lag` late (exotel-api.md §8.5):
+The platform's scheduler notices `end_at` `config.end_at_lag` late (docs/exotel-api.md):
 no call is placed after `end_at`, but the status changes only at `end_at + lag`, which
 leaves a window in which a client sees an in-progress campaign past its end.
 """
@@ -122,7 +122,7 @@ class SimCampaign:
         return self.date_created  # dialled before the simulator knew the campaign
 
     def stats(self, *, with_completed: bool = True) -> dict[str, int]:
-        """The hyphenated stats map (exotel-api.md §5), consistent with the status.
+        """The hyphenated stats map (docs/exotel-api.md), consistent with the status.
 
         Without `completed` it is the key set Exotel's own analytics read (§0): no
         `completed`, no `pending`; numbers still queued while running are `in-progress`.

@@ -8,7 +8,7 @@ from typing import Literal
 
 StatusStyle = Literal["pascal", "lower"]
 EndAtBehaviour = Literal["completed", "paused"]
-# Where the call counts go (exotel-api.md §0): a `summary` beside `data` in the response
+# Where the call counts go (docs/exotel-api.md): a `summary` beside `data` in the response
 # item (the update-campaign body), a `summary` inside the campaign object, a `stats` map
 # with `completed` (DOC-N), the analytics' `stats` key set without it, or nowhere.
 CountsShape = Literal["summary-item", "summary-data", "stats", "stats-no-completed", "none"]
@@ -21,7 +21,7 @@ FaultKind = Literal[
 class SimulatorConfig:
     """How the simulated Exotel account behaves where the docs disagree or say nothing.
 
-    Each switch names one documented conflict or unknown (exotel-api.md §9), so tests can
+    Each switch names one documented conflict or unknown (docs/exotel-api.md), so tests can
     pin the client's behaviour under both readings.
     """
 

@@ -1,6 +1,6 @@
 """What the simulator puts on the wire: envelopes, campaign JSON, call rows, timestamps.
 
-Shapes follow exotel-api.md §2–§5: every JSON answer is a v2 envelope
+Shapes follow docs/exotel-api.md: every JSON answer is a v2 envelope
 `{request_id, method, http_code, metadata?, response: [{code, status, error_data, data}]}`,
 except call-detail rows (bare, DOC-N) and the optional v1 `RestException` 429 body.
 """
@@ -16,7 +16,7 @@ from lifecycle.model import Status
 from .campaign import SimCampaign
 from .config import CountsShape, SimulatorConfig, StatusStyle
 
-# Exotel renders Indian accounts' timestamps in IST (exotel-api.md §5, INF).
+# Exotel renders Indian accounts' timestamps in IST (docs/exotel-api.md, INF).
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 Json = dict[str, Any]

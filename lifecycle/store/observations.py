@@ -3,7 +3,7 @@
 A campaign gets a new `status_history` row whenever its observed status differs from its
 latest row. The first time a campaign is seen, the daemon does not know when it entered
 that status, and `date_updated` cannot say (it may not move when the status does,
-exotel-api.md §0): `since` is then the first sight, and the row is marked `estimated`,
+docs/exotel-api.md): `since` is then the first sight, and the row is marked `estimated`,
 meaning "already in this status when first seen", a lower bound. Rows written before
 this rule carry date_updated in `since`; they are read by their `first_seen_at`.
 """
