@@ -8,14 +8,12 @@ yesterday to tomorrow, so no window edge falls within a day of the test.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +28,8 @@ from lifecycle.clock import SystemClock
 from lifecycle.daemon import RulesFile
 from lifecycle.metrics import Metrics
 from lifecycle.model import Status
-from lifecycle.simulator import Simulator, SimulatorConfig, running
+from lifecycle.simulator import Simulator, SimulatorConfig
+from tests.fixtures.sim import served_in_thread
 
 ROOT = Path(__file__).parents[1]
 KEY, TOKEN = "key-5f1e0c9a7b", "token-c3d8e2f4a1"
@@ -110,23 +109,8 @@ def live(tmp_path: Path) -> Iterator[LiveSim]:
     ids = seed(sim, now)
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_closed_around(now), encoding="utf-8")
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    urls: list[str] = []
-    done: asyncio.Future[None] = loop.create_future()
-
-    async def serve() -> None:
-        async with running(sim) as url:
-            urls.append(url)
-            ready.set()
-            await done
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield LiveSim(sim, urls[0], ids, rules)
-    loop.call_soon_threadsafe(done.set_result, None)
-    thread.join(10)
+    with served_in_thread(sim) as url:
+        yield LiveSim(sim, url, ids, rules)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ each shape from the simulator over real loopback HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from typing import get_args
@@ -13,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lifecycle.cli import main
-from lifecycle.client import ExotelClient, RateLimiter, campaigns_from_body
+from lifecycle.client import ExotelClient, campaigns_from_body
 from lifecycle.engine import explain, plan
 from lifecycle.model import CallCounts, Campaign, CountSource, History, Mode, Status
 from lifecycle.simulator import Simulator
@@ -174,19 +173,6 @@ OVER_HTTP: list[tuple[CountsShape, CountSource, float | None]] = [
     ("stats-no-completed", CountSource.STATS, None),
     ("none", CountSource.NONE, None),
 ]
-
-
-@pytest.fixture
-async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
-    async with ExotelClient(
-        base_url=sim_url,
-        account_sid=sim.config.account_sid,
-        api_key=sim.config.api_key,
-        api_token=sim.config.api_token,
-        limiter=RateLimiter(6000),
-        timeout=2.0,
-    ) as c:
-        yield c
 
 
 @pytest.mark.parametrize(("shape", "source", "rate"), OVER_HTTP, ids=[s[0] for s in OVER_HTTP])

@@ -8,14 +8,11 @@ only a rules file with `trust_date_updated: true` reads `date_updated`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from lifecycle import engine
-from lifecycle.client import ExotelClient, RateLimiter
+from lifecycle.client import ExotelClient
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler
 from lifecycle.model import Status
@@ -30,19 +27,6 @@ TRUSTING = parse_rules(
     filename="trusting.yaml",
 )
 WEEK = timedelta(days=7)
-
-
-@pytest.fixture
-async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
-    async with ExotelClient(
-        base_url=sim_url,
-        account_sid=sim.config.account_sid,
-        api_key=sim.config.api_key,
-        api_token=sim.config.api_token,
-        limiter=RateLimiter(6000),
-        timeout=2.0,
-    ) as c:
-        yield c
 
 
 def daemon(client: ExotelClient, store: Store, clock: FixedClock, rules: Ruleset) -> Reconciler:

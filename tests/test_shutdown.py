@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ import pytest
 
 from lifecycle.clock import SystemClock
 from lifecycle.model import Status
-from lifecycle.simulator import Fault, Simulator, SimulatorConfig, running
+from lifecycle.simulator import Fault, Simulator, SimulatorConfig
 from lifecycle.store import OpenIntent, Store
+from tests.fixtures.sim import served_in_thread
 
 ROOT = Path(__file__).parents[1]
 KEY, TOKEN = "key-9d2c4e", "token-71ab5f"
@@ -65,23 +65,8 @@ def live() -> Iterator[LiveSim]:
             name=f"running-{i}", status=Status.IN_PROGRESS, send_at=now - timedelta(hours=1),
             end_at=now + timedelta(days=30), numbers=500_000, throttle_cpm=1,
         )  # fmt: skip
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    urls: list[str] = []
-    done: asyncio.Future[None] = loop.create_future()
-
-    async def serve() -> None:
-        async with running(sim) as url:
-            urls.append(url)
-            ready.set()
-            await done
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield LiveSim(sim, urls[0])
-    loop.call_soon_threadsafe(done.set_result, None)
-    thread.join(10)
+    with served_in_thread(sim) as url:
+        yield LiveSim(sim, url)
 
 
 @dataclass(frozen=True)
