@@ -22,7 +22,7 @@ from lifecycle.cycle import Reconciler, TickOptions
 from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Status
 from lifecycle.rules import load_rules
 from lifecycle.simulator import Fault, Simulator
-from lifecycle.store import Store
+from lifecycle.store import IntentState, Store
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
 IST = RULES.timezone
@@ -174,7 +174,7 @@ async def test_a_lost_answer_is_resolved_by_rereading_not_by_sending_again(
     assert first.ok
     assert sim.campaign(seeded["running"]).status == Status.PAUSED  # it was applied
     (open_intent,) = await store.unresolved_intents()
-    assert (open_intent.campaign_id, open_intent.state) == (seeded["running"], "unknown")
+    assert (open_intent.campaign_id, open_intent.state) == (seeded["running"], IntentState.UNKNOWN)
     sim.requests.clear()
 
     await reconciler.tick()

@@ -23,7 +23,7 @@ from lifecycle.model import (
     SkipKind,
     Status,
 )
-from lifecycle.store import IntentConflict, IntentNotOpen, Store
+from lifecycle.store import IntentConflict, IntentNotOpen, IntentState, Store
 from lifecycle.store.tables import status_history
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -238,7 +238,8 @@ async def test_unknown_outcome_keeps_blocking_until_resolved(store: Store, now: 
 
     assert (await store.history(at=now)).open_intents == frozenset({"c1"})
     (pending,) = await store.unresolved_intents()
-    assert (pending.id, pending.campaign_id, pending.state) == (intent, "c1", "unknown")
+    assert (pending.id, pending.campaign_id) == (intent, "c1")
+    assert pending.state is IntentState.UNKNOWN
     assert (pending.action, pending.step, pending.expected) == (
         Action.COMPLETE,
         Action.PAUSE,
@@ -274,7 +275,7 @@ async def test_unresolved_intents_oldest_first(store: Store, now: datetime) -> N
     )
     first = await store.open_intent(tick_id=t, decision=decision("a"), step=Action.PAUSE, at=now)
     assert [i.id for i in await store.unresolved_intents()] == [first, second]
-    assert {i.state for i in await store.unresolved_intents()} == {"open"}
+    assert {i.state for i in await store.unresolved_intents()} == {IntentState.OPEN}
 
 
 async def test_one_unresolved_intent_per_campaign(store: Store, now: datetime) -> None:

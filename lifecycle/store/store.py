@@ -27,11 +27,18 @@ from lifecycle.model import (
 )
 from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
 from lifecycle.store.database import make_engine, parse_url, translate_errors
-from lifecycle.store.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
+from lifecycle.store.records import (
+    AuditRow,
+    DecisionRow,
+    IntentState,
+    OpenIntent,
+    StatusRow,
+    TickRow,
+)
 from lifecycle.store.tables import ticks
 
-_CLOSING = {Outcome.SUCCEEDED: "succeeded", Outcome.FAILED: "failed"}
-_RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: "unknown"}
+_CLOSING = {Outcome.SUCCEEDED: IntentState.SUCCEEDED, Outcome.FAILED: IntentState.FAILED}
+_RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: IntentState.UNKNOWN}
 
 
 class Store:
