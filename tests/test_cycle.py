@@ -195,7 +195,7 @@ async def test_a_crash_between_intent_and_put_sends_the_step_once(
         seeded["running"], "running", Status.IN_PROGRESS, "pause-outside-business-hours",
         Action.PAUSE, (Action.PAUSE,), Mode.ENFORCE, "outside business-hours",
     )  # fmt: skip
-    await store.open_intent(tick_id=tick, decision=decision, step=Action.PAUSE, at=now)
+    await store.open_intent(tick, decision=decision, step=Action.PAUSE, at=now)
     # ... and the process died here, before the PUT left.
 
     await reconciler.tick()
@@ -460,9 +460,7 @@ async def test_a_step_in_flight_elsewhere_is_never_sent_beside(
         Mode.ENFORCE, "another daemon without a lease",
     )  # fmt: skip
     elsewhere = await store.start_tick(at=sim.clock.now(), ruleset=RULES.hash, dry_run=False)
-    await store.open_intent(
-        tick_id=elsewhere, decision=other, step=Action.PAUSE, at=sim.clock.now()
-    )
+    await store.open_intent(elsewhere, decision=other, step=Action.PAUSE, at=sim.clock.now())
 
     report = await tick
 

@@ -11,6 +11,7 @@ from lifecycle.store.records import (
     IntentState,
     OpenIntent,
     StatusRow,
+    Tick,
     TickRow,
 )
 from lifecycle.store.store import Store
@@ -25,6 +26,7 @@ __all__ = [
     "OpenIntent",
     "StatusRow",
     "Store",
+    "Tick",
     "TickRow",
     "UtcDateTime",
 ]

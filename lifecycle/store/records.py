@@ -34,6 +34,16 @@ class IntentState(StrEnum):
 
 
 @dataclass(frozen=True)
+class Tick:
+    """A started tick: what every row written during it is stamped with."""
+
+    id: int
+    at: datetime
+    ruleset: str  # the hash of the rules the tick runs on
+    dry_run: bool
+
+
+@dataclass(frozen=True)
 class OpenIntent:
     """A step that was (or may have been) sent and whose result is not settled yet."""
 
