@@ -38,29 +38,35 @@ def sqlite_path(url: str) -> Path | None:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store | None]:
-    """A connected store, or None when the SQLite file does not exist and `create` is off."""
-    url = settings.database_url.get_secret_value()
-    path = sqlite_path(url)
-    if path is not None and not create and not path.exists():
-        yield None
-        return
-    store = await Store.connect(url)
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """A connected store; a SQLite file that does not exist yet is created on first use."""
+    store = await Store.connect(settings.database_url.get_secret_value())
     try:
         yield store
     finally:
         await store.close()
 
 
+@asynccontextmanager
+async def open_existing_store(settings: Settings) -> AsyncIterator[Store | None]:
+    """A connected store, or None when its SQLite file does not exist: the read-only
+    commands never create one."""
+    path = sqlite_path(settings.database_url.get_secret_value())
+    if path is not None and not path.exists():
+        yield None
+        return
+    async with open_store(settings) as store:
+        yield store
+
+
 async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async with open_store(settings, create=True) as store:
-        assert store is not None
+    async with open_store(settings) as store:
         await store.ensure_current()
         return await work(store)
 
 
 async def read_history(settings: Settings, at: datetime, campaigns: Sequence[Campaign]) -> History:
-    async with open_store(settings) as store:
+    async with open_existing_store(settings) as store:
         if store is None:
             return History()
         try:
@@ -148,7 +154,7 @@ async def read_audit(
     since: datetime | None,
     limit: int,
 ) -> list[AuditRow]:
-    async with open_store(settings) as store:
+    async with open_existing_store(settings) as store:
         if store is None:
             return []
         await store.ensure_current()
@@ -156,8 +162,7 @@ async def read_audit(
 
 
 async def upgrade_database(settings: Settings) -> str:
-    async with open_store(settings, create=True) as store:
-        assert store is not None
+    async with open_store(settings) as store:
         await store.upgrade()
     return "database schema is up to date"
 
@@ -169,7 +174,7 @@ async def explain_campaign(
     tz = ruleset.timezone
     lines: list[str] = []
     campaign = await _fetch_one(settings, campaign_id, lines)
-    async with open_store(settings) as store:
+    async with open_existing_store(settings) as store:
         if store is not None:
             await store.ensure_current()
         history = await store.history(at=at, campaign_ids=[campaign_id]) if store else History()

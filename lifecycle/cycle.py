@@ -30,7 +30,7 @@ from lifecycle.errors import (
 from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Plan, Skip
 from lifecycle.rules import Ruleset
-from lifecycle.store import IntentConflict, Store
+from lifecycle.store import IntentConflict, Store, Tick
 
 log = logging.getLogger("lifecycle.cycle")
 
@@ -78,10 +78,10 @@ class TickOptions:
 
 
 @dataclass(frozen=True)
-class _Tick:
-    """What executing one tick's plan needs to know."""
+class _Work:
+    """What carrying out one tick's plan needs to know."""
 
-    id: int
+    tick: Tick
     plan: Plan
     ruleset: Ruleset
     campaigns: Mapping[str, Campaign]
@@ -129,12 +129,12 @@ class Reconciler:
         ruleset = self.ruleset()
         if not await self._lead(now):
             return TickReport(at=now, standby=True)
-        tick_id: int | None = None
+        tick: Tick | None = None
         try:
-            tick_id = await self.store.start_tick(
+            tick = await self.store.start_tick(
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )
-            report = await self._run(tick_id, ruleset, now)
+            report = await self._run(tick, ruleset)
         except Interrupted as exc:
             log.info("tick cut short: %s", exc)
             report = TickReport(at=now, error=_describe(exc))
@@ -142,7 +142,7 @@ class Reconciler:
             error = _describe(exc)
             log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
             report = TickReport(at=now, error=error)
-        await self._finish(tick_id, report)
+        await self._finish(tick, report)
         return report
 
     @property
@@ -176,21 +176,22 @@ class Reconciler:
             )
         return leading
 
-    async def _finish(self, tick_id: int | None, report: TickReport) -> None:
-        if tick_id is None:
+    async def _finish(self, tick: Tick | None, report: TickReport) -> None:
+        if tick is None:
             return
         try:
             await self.store.finish_tick(
-                tick_id,
+                tick,
                 at=self.clock.now(),
                 campaigns=report.campaigns,
                 actions=report.sent,
                 error=report.error,
             )
         except StoreUnavailable as exc:
-            log.error("could not record the end of tick %s: %s", tick_id, exc)
+            log.error("could not record the end of tick %s: %s", tick.id, exc)
 
-    async def _run(self, tick_id: int, ruleset: Ruleset, now: datetime) -> TickReport:
+    async def _run(self, tick: Tick, ruleset: Ruleset) -> TickReport:
+        now = tick.at
         await self.resolve_open_intents(now)
         campaigns = await self.client.list_campaigns()
         if not campaigns.complete:  # the client logged it; act on those read, count it
@@ -199,13 +200,13 @@ class Reconciler:
         await self.store.observe(campaigns, at=now)
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
         plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
-        await self.store.record_plan(tick_id, plan)
+        await self.store.record_plan(tick, plan)
         for skip in plan.skipped:
             self.metrics.skipped.labels(rule=skip.rule).inc()
             if self.options.on_skip:
                 self.options.on_skip(skip)
         campaigns_by_id = {c.id: c for c in campaigns}
-        sent, failed = await self._execute(_Tick(tick_id, plan, ruleset, campaigns_by_id))
+        sent, failed = await self._execute(_Work(tick, plan, ruleset, campaigns_by_id))
         log.info(
             "tick done: %d campaigns, %d decisions, %d skipped, %d steps sent, %d failed; "
             "next wake-up %s",
@@ -243,12 +244,12 @@ class Reconciler:
                 error=f"resolved by re-reading: campaign is {campaign.status.value}",
             )
 
-    async def _execute(self, tick: _Tick) -> tuple[int, int]:
+    async def _execute(self, work: _Work) -> tuple[int, int]:
         tally = _Tally()
-        decisions = tick.plan.decisions
+        decisions = work.plan.decisions
         for done, decision in enumerate(decisions):
             try:
-                await self._carry_out(tick, decision, tally)
+                await self._carry_out(work, decision, tally)
             except IntentConflict:
                 # Another process has a step in flight on it: never send beside it.
                 log.warning("%s has a step in flight elsewhere; left alone", decision.campaign_id)
@@ -259,19 +260,19 @@ class Reconciler:
                 break
         return tally.sent, tally.failed
 
-    async def _carry_out(self, tick: _Tick, decision: Decision, tally: _Tally) -> None:
+    async def _carry_out(self, work: _Work, decision: Decision, tally: _Tally) -> None:
         """Send the decision's steps in order; stop at the first one that does not succeed."""
         if decision.mode == Mode.DRY_RUN:
-            if await self.store.record_dry_run(tick_id=tick.id, decision=decision, at=tick.plan.at):
+            if await self.store.record_dry_run(work.tick, decision):
                 for step in decision.steps:
                     self._emit(decision, step, Outcome.DRY_RUN)
             return
         for index, step in enumerate(decision.steps):
-            if await self._step(tick, decision, step, tally, first=index == 0) != Outcome.SUCCEEDED:
+            if await self._step(work, decision, step, tally, first=index == 0) != Outcome.SUCCEEDED:
                 return
 
     async def _step(
-        self, tick: _Tick, decision: Decision, step: Action, tally: _Tally, *, first: bool
+        self, work: _Work, decision: Decision, step: Action, tally: _Tally, *, first: bool
     ) -> Outcome | None:
         """One step, sent again (after its Retry-After) when Exotel answers 429.
 
@@ -281,10 +282,10 @@ class Reconciler:
         """
         for _ in range(_RATE_LIMITED_TRIES):
             async with self.client.slot() as slot:
-                if not await self._may_go(tick, decision, first=first):
+                if not await self._may_go(work, decision, first=first):
                     return None
                 try:
-                    outcome = await self._send(tick.id, decision, step, slot)
+                    outcome = await self._send(work.tick, decision, step, slot)
                 except RateLimited as exc:
                     tally.failed += 1
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
@@ -295,7 +296,7 @@ class Reconciler:
             return outcome
         raise _Halt(f"rate limited {_RATE_LIMITED_TRIES} times in a row")
 
-    async def _may_go(self, tick: _Tick, decision: Decision, *, first: bool) -> bool:
+    async def _may_go(self, work: _Work, decision: Decision, *, first: bool) -> bool:
         """Whether the step may be sent now; raises _Halt when no later step may be either."""
         if self.stop.is_set():
             raise _Halt("stopping")
@@ -303,29 +304,29 @@ class Reconciler:
         # standby could start acting beside it: renew before each step, stop if lost.
         if not await self._lead(self.clock.now()):
             raise _Halt("lost the lease mid-tick")
-        return not first or await self._still_wanted(tick, decision)
+        return not first or await self._still_wanted(work, decision)
 
-    async def _still_wanted(self, tick: _Tick, decision: Decision) -> bool:
+    async def _still_wanted(self, work: _Work, decision: Decision) -> bool:
         """After time has passed since the plan (waits for the rate), plan this campaign
         again, from the same observation and the audit trail as it is now: a window edge,
         a hold or a manual change since then drops the decision until the next poll."""
         now = self.clock.now()
-        campaign = tick.campaigns.get(decision.campaign_id)
-        if now == tick.plan.at or campaign is None:
+        campaign = work.campaigns.get(decision.campaign_id)
+        if now == work.plan.at or campaign is None:
             return True
         history = await self.store.history(at=now, campaign_ids=[campaign.id])
-        again = engine.plan([campaign], tick.ruleset, history, now, dry_run=self.options.dry_run)
+        again = engine.plan([campaign], work.ruleset, history, now, dry_run=self.options.dry_run)
         wanted = (decision.rule, decision.steps, decision.mode)
         if any((d.rule, d.steps, d.mode) == wanted for d in again.decisions):
             return True
         log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, now)
         return False
 
-    async def _send(self, tick_id: int, decision: Decision, step: Action, slot: Slot) -> Outcome:
+    async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:
         # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
         # between them: the rate slot was taken before.
         intent_id = await self.store.open_intent(
-            tick_id=tick_id, decision=decision, step=step, at=self.clock.now()
+            tick, decision=decision, step=step, at=self.clock.now()
         )
         try:
             result = await self.client.act(decision.campaign_id, step, slot=slot)

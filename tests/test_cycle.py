@@ -22,7 +22,7 @@ from lifecycle.cycle import Reconciler, TickOptions
 from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Status
 from lifecycle.rules import load_rules
 from lifecycle.simulator import Fault, Simulator
-from lifecycle.store import Store
+from lifecycle.store import IntentState, Store
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
 IST = RULES.timezone
@@ -174,7 +174,7 @@ async def test_a_lost_answer_is_resolved_by_rereading_not_by_sending_again(
     assert first.ok
     assert sim.campaign(seeded["running"]).status == Status.PAUSED  # it was applied
     (open_intent,) = await store.unresolved_intents()
-    assert (open_intent.campaign_id, open_intent.state) == (seeded["running"], "unknown")
+    assert (open_intent.campaign_id, open_intent.state) == (seeded["running"], IntentState.UNKNOWN)
     sim.requests.clear()
 
     await reconciler.tick()
@@ -195,7 +195,7 @@ async def test_a_crash_between_intent_and_put_sends_the_step_once(
         seeded["running"], "running", Status.IN_PROGRESS, "pause-outside-business-hours",
         Action.PAUSE, (Action.PAUSE,), Mode.ENFORCE, "outside business-hours",
     )  # fmt: skip
-    await store.open_intent(tick_id=tick, decision=decision, step=Action.PAUSE, at=now)
+    await store.open_intent(tick, decision=decision, step=Action.PAUSE, at=now)
     # ... and the process died here, before the PUT left.
 
     await reconciler.tick()
@@ -460,9 +460,7 @@ async def test_a_step_in_flight_elsewhere_is_never_sent_beside(
         Mode.ENFORCE, "another daemon without a lease",
     )  # fmt: skip
     elsewhere = await store.start_tick(at=sim.clock.now(), ruleset=RULES.hash, dry_run=False)
-    await store.open_intent(
-        tick_id=elsewhere, decision=other, step=Action.PAUSE, at=sim.clock.now()
-    )
+    await store.open_intent(elsewhere, decision=other, step=Action.PAUSE, at=sim.clock.now())
 
     report = await tick
 

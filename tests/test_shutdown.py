@@ -29,7 +29,7 @@ import pytest
 from lifecycle.clock import SystemClock
 from lifecycle.model import Status
 from lifecycle.simulator import Fault, Simulator, SimulatorConfig
-from lifecycle.store import OpenIntent, Store
+from lifecycle.store import IntentState, OpenIntent, Store
 from tests.fixtures.sim import served_in_thread
 
 ROOT = Path(__file__).parents[1]
@@ -149,7 +149,7 @@ def test_sigterm_ends_every_wait_within_seconds(
     assert ("stopped with the tick cut short" if cut_short else "stopped cleanly") in output
     assert ("did not finish within" in output) == case.cancelled, output
     left = asyncio.run(_unresolved(db))
-    assert [i.state for i in left] == ["unknown"] * case.unknown, output
+    assert [i.state for i in left] == [IntentState.UNKNOWN] * case.unknown, output
     assert KEY not in output and TOKEN not in output
 
 

@@ -23,7 +23,7 @@ from lifecycle.model import (
     SkipKind,
     Status,
 )
-from lifecycle.store import IntentConflict, IntentNotOpen, Store
+from lifecycle.store import IntentConflict, IntentNotOpen, IntentState, Store, Tick
 from lifecycle.store.tables import status_history
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -53,8 +53,8 @@ def skip(cid: str, reason: str, *, kind: SkipKind = SkipKind.SKIPPED) -> Skip:
     return Skip(cid, f"name-{cid}", "resume-in-hours", Action.RESUME, reason, kind)
 
 
-async def tick(store: Store, at: datetime) -> int:
-    return await store.start_tick(at=at, ruleset=RULESET, dry_run=False)
+async def tick(store: Store, at: datetime, *, dry_run: bool = False) -> Tick:
+    return await store.start_tick(at=at, ruleset=RULESET, dry_run=dry_run)
 
 
 # UtcDateTime at the edge
@@ -158,12 +158,8 @@ async def test_history_in_bulk_for_a_thousand_campaigns(store: Store, now: datet
     later = now + timedelta(minutes=1)
     await store.observe(changed, at=later)
     t = await tick(store, later)
-    blocked = await store.open_intent(
-        tick_id=t, decision=decision("c0001"), step=Action.PAUSE, at=later
-    )
-    done = await store.open_intent(
-        tick_id=t, decision=decision("c0002"), step=Action.PAUSE, at=later
-    )
+    blocked = await store.open_intent(t, decision=decision("c0001"), step=Action.PAUSE, at=later)
+    done = await store.open_intent(t, decision=decision("c0002"), step=Action.PAUSE, at=later)
     await store.record_outcome(done, outcome=Outcome.SUCCEEDED, at=later)
     await store.add_hold(campaign_id="c0999", until=later + timedelta(1), reason="x", at=later)
 
@@ -189,7 +185,7 @@ async def test_history_in_bulk_for_a_thousand_campaigns(store: Store, now: datet
 
 async def test_succeeded_step_appears_in_history(store: Store, now: datetime) -> None:
     t = await tick(store, now)
-    intent = await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    intent = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
     assert (await store.history(at=now)).open_intents == frozenset({"c1"})
     done_at = now + timedelta(seconds=2)
     await store.record_outcome(
@@ -208,7 +204,7 @@ async def test_succeeded_step_appears_in_history(store: Store, now: datetime) ->
     assert (opened.outcome, opened.step, opened.tick_id, opened.ruleset) == (
         Outcome.INTENT,
         Action.PAUSE,
-        t,
+        t.id,
         RULESET,
     )
     assert (outcome.outcome, outcome.http_status, outcome.request_id) == (
@@ -221,7 +217,7 @@ async def test_succeeded_step_appears_in_history(store: Store, now: datetime) ->
 
 async def test_failed_step_is_not_an_action(store: Store, now: datetime) -> None:
     t = await tick(store, now)
-    intent = await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    intent = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
     await store.record_outcome(
         intent, outcome=Outcome.FAILED, at=now, http_status=409, error="illegal"
     )
@@ -233,19 +229,20 @@ async def test_failed_step_is_not_an_action(store: Store, now: datetime) -> None
 async def test_unknown_outcome_keeps_blocking_until_resolved(store: Store, now: datetime) -> None:
     t = await tick(store, now)
     step = decision("c1", rule="complete-after-end", action=Action.COMPLETE)
-    intent = await store.open_intent(tick_id=t, decision=step, step=Action.PAUSE, at=now)
+    intent = await store.open_intent(t, decision=step, step=Action.PAUSE, at=now)
     await store.record_outcome(intent, outcome=Outcome.UNKNOWN, at=now, error="timeout")
 
     assert (await store.history(at=now)).open_intents == frozenset({"c1"})
     (pending,) = await store.unresolved_intents()
-    assert (pending.id, pending.campaign_id, pending.state) == (intent, "c1", "unknown")
+    assert (pending.id, pending.campaign_id) == (intent, "c1")
+    assert pending.state is IntentState.UNKNOWN
     assert (pending.action, pending.step, pending.expected) == (
         Action.COMPLETE,
         Action.PAUSE,
         Status.PAUSED,
     )
     with pytest.raises(IntentConflict):
-        await store.open_intent(tick_id=t, decision=step, step=Action.PAUSE, at=now)
+        await store.open_intent(t, decision=step, step=Action.PAUSE, at=now)
 
     later = now + timedelta(minutes=1)
     await store.resolve_intent(
@@ -270,21 +267,21 @@ async def test_unknown_outcome_keeps_blocking_until_resolved(store: Store, now: 
 async def test_unresolved_intents_oldest_first(store: Store, now: datetime) -> None:
     t = await tick(store, now)
     second = await store.open_intent(
-        tick_id=t, decision=decision("b"), step=Action.PAUSE, at=now + timedelta(1)
+        t, decision=decision("b"), step=Action.PAUSE, at=now + timedelta(1)
     )
-    first = await store.open_intent(tick_id=t, decision=decision("a"), step=Action.PAUSE, at=now)
+    first = await store.open_intent(t, decision=decision("a"), step=Action.PAUSE, at=now)
     assert [i.id for i in await store.unresolved_intents()] == [first, second]
-    assert {i.state for i in await store.unresolved_intents()} == {"open"}
+    assert {i.state for i in await store.unresolved_intents()} == {IntentState.OPEN}
 
 
 async def test_one_unresolved_intent_per_campaign(store: Store, now: datetime) -> None:
     t = await tick(store, now)
-    first = await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    first = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
     with pytest.raises(IntentConflict):
-        await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
-    await store.open_intent(tick_id=t, decision=decision("c2"), step=Action.PAUSE, at=now)
+        await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    await store.open_intent(t, decision=decision("c2"), step=Action.PAUSE, at=now)
     await store.record_outcome(first, outcome=Outcome.SUCCEEDED, at=now)
-    await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.COMPLETE, at=now)
+    await store.open_intent(t, decision=decision("c1"), step=Action.COMPLETE, at=now)
     assert [r.outcome for r in await store.audit(campaign_id="c1")].count(Outcome.INTENT) == 2
 
 
@@ -292,7 +289,7 @@ async def test_open_intent_is_committed_before_it_returns(
     store: Store, db_url: str, now: datetime
 ) -> None:
     t = await tick(store, now)
-    intent = await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    intent = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
     other = await Store.connect(db_url)
     try:
         assert [i.id for i in await other.unresolved_intents()] == [intent]
@@ -302,7 +299,7 @@ async def test_open_intent_is_committed_before_it_returns(
 
 async def test_outcome_must_be_a_result(store: Store, now: datetime) -> None:
     t = await tick(store, now)
-    intent = await store.open_intent(tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=now)
+    intent = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=now)
     with pytest.raises(ValueError, match="succeeded, failed or unknown"):
         await store.record_outcome(intent, outcome=Outcome.SKIPPED, at=now)
     await store.record_outcome(intent, outcome=Outcome.FAILED, at=now)
@@ -314,9 +311,7 @@ async def test_actions_within_lookback_newest_fifty(store: Store, now: datetime)
     t = await tick(store, now)
     for minutes in range(55):
         at = now - timedelta(minutes=55 - minutes)
-        intent = await store.open_intent(
-            tick_id=t, decision=decision("c1"), step=Action.PAUSE, at=at
-        )
+        intent = await store.open_intent(t, decision=decision("c1"), step=Action.PAUSE, at=at)
         await store.record_outcome(intent, outcome=Outcome.SUCCEEDED, at=at)
     records = (await store.history(at=now)).actions["c1"]
     assert [r.at for r in records] == [now - timedelta(minutes=m) for m in range(50, 0, -1)]
@@ -328,34 +323,35 @@ async def test_actions_within_lookback_newest_fifty(store: Store, now: datetime)
 
 
 async def test_dry_run_writes_audit_only(store: Store, now: datetime) -> None:
-    t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
-    assert await store.record_dry_run(tick_id=t, decision=decision("c1"), at=now)
+    t = await tick(store, now, dry_run=True)
+    assert await store.record_dry_run(t, decision("c1"))
     (row,) = await store.audit()
-    assert (row.outcome, row.step, row.mode, row.tick_id) == (
+    assert (row.outcome, row.step, row.mode, row.tick_id, row.at, row.ruleset) == (
         Outcome.DRY_RUN,
         Action.PAUSE,
         Mode.ENFORCE,
-        t,
+        t.id,
+        now,
+        RULESET,
     )
     assert await store.unresolved_intents() == []
     assert (await store.history(at=now)).open_intents == frozenset()
 
 
 async def test_dry_run_is_written_once_per_episode(store: Store, now: datetime) -> None:
-    t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
     two_steps = replace(
         decision("c1", rule="complete", action=Action.COMPLETE),
         steps=(Action.PAUSE, Action.COMPLETE),
     )
-    assert await store.record_dry_run(tick_id=t, decision=two_steps, at=now)
-    assert not await store.record_dry_run(
-        tick_id=t, decision=two_steps, at=now + timedelta(minutes=1)
-    )
+    assert await store.record_dry_run(await tick(store, now, dry_run=True), two_steps)
+    later = await tick(store, now + timedelta(minutes=1), dry_run=True)
+    assert not await store.record_dry_run(later, two_steps)
     assert [r.step for r in await store.audit()] == [Action.COMPLETE, Action.PAUSE]
     # Another outcome in between (here a skip) starts a new episode.
     skipped = Skip("c1", "name-c1", "complete", Action.COMPLETE, "held until Monday")
-    await store.record_plan(t, Plan(at=now, ruleset=RULESET, skipped=(skipped,)))
-    assert await store.record_dry_run(tick_id=t, decision=two_steps, at=now + timedelta(minutes=2))
+    await store.record_plan(later, Plan(at=later.at, ruleset=RULESET, skipped=(skipped,)))
+    again = await tick(store, now + timedelta(minutes=2), dry_run=True)
+    assert await store.record_dry_run(again, two_steps)
     assert len(await store.audit()) == 5
 
 
@@ -387,7 +383,7 @@ async def test_plan_is_recorded_for_why(store: Store, now: datetime) -> None:
         "skipped",
         later,
         "intent open",
-        t2,
+        t2.id,
     )
     assert {(d.kind, d.rule) for d in older} == {
         ("action", "complete"),
@@ -399,7 +395,7 @@ async def test_plan_is_recorded_for_why(store: Store, now: datetime) -> None:
         Mode.ENFORCE,
         Status.IN_PROGRESS,
     )
-    assert {d.tick_id for d in await store.decisions(campaign_id="c1", until=now)} == {t1}
+    assert {d.tick_id for d in await store.decisions(campaign_id="c1", until=now)} == {t1.id}
     assert len(await store.decisions(campaign_id="c1", limit=1)) == 1
     # Only the skipped one reaches the audit trail; shadowed rules live in decisions.
     assert [r.outcome for r in await store.audit()] == [Outcome.SKIPPED]
@@ -427,14 +423,10 @@ async def test_repeated_skip_is_audited_once(store: Store, now: datetime) -> Non
 
 
 async def test_audit_filters_order_and_json(store: Store, now: datetime) -> None:
-    t = await store.start_tick(at=now, ruleset=RULESET, dry_run=True)
     rows = [("c1", "r1", Action.PAUSE), ("c2", "r1", Action.PAUSE), ("c1", "r2", Action.PAUSE)]
     for minute, (cid, rule, action) in enumerate([*rows, ("c1", "r1", Action.ARCHIVE)]):
-        await store.record_dry_run(
-            tick_id=t,
-            decision=decision(cid, rule=rule, action=action),
-            at=now + timedelta(minutes=minute),
-        )
+        t = await tick(store, now + timedelta(minutes=minute), dry_run=True)
+        await store.record_dry_run(t, decision(cid, rule=rule, action=action))
 
     assert [r.at for r in await store.audit()] == [now + timedelta(minutes=m) for m in (3, 2, 1, 0)]
     assert [(r.campaign_id, r.rule) for r in await store.audit(campaign_id="c1", rule="r1")] == [
@@ -478,7 +470,7 @@ async def test_ticks(store: Store, now: datetime) -> None:
         second, at=now + timedelta(minutes=1, seconds=3), campaigns=7, actions=2, error=None
     )
     last = await store.last_tick()
-    assert last is not None and last.id == second != first
+    assert last is not None and last.id == second.id != first.id
     assert (last.campaigns, last.actions, last.error, last.dry_run) == (7, 2, None, False)
     assert last.finished_at == now + timedelta(minutes=1, seconds=3)
 
@@ -565,16 +557,12 @@ async def test_prune_keeps_unresolved_intents(store: Store, now: datetime) -> No
     old = now - timedelta(days=100)
     t = await tick(store, old)
     await store.record_plan(t, Plan(at=old, ruleset=RULESET, decisions=(decision("done"),)))
-    closed = await store.open_intent(
-        tick_id=t, decision=decision("done"), step=Action.PAUSE, at=old
-    )
+    closed = await store.open_intent(t, decision=decision("done"), step=Action.PAUSE, at=old)
     await store.record_outcome(closed, outcome=Outcome.SUCCEEDED, at=old)
-    stuck = await store.open_intent(
-        tick_id=t, decision=decision("stuck"), step=Action.PAUSE, at=old
-    )
+    stuck = await store.open_intent(t, decision=decision("stuck"), step=Action.PAUSE, at=old)
     await store.record_outcome(stuck, outcome=Outcome.UNKNOWN, at=old)
     recent = await tick(store, now)
-    await store.record_dry_run(tick_id=recent, decision=decision("new"), at=now)
+    await store.record_dry_run(recent, decision("new"))
 
     deleted = await store.prune(before=now - timedelta(days=90))
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from lifecycle.engine.guards import Situation, guard_wakeups
 from lifecycle.model import Campaign, History, path_to
 from lifecycle.rules import Rule, Ruleset
-from lifecycle.rules.conditions import AllOf, Facts, Moment, StatusIn, Window
+from lifecycle.rules.conditions import Facts, Moment, StatusIn, Window
 
 
 def next_wakeup(
@@ -58,7 +58,6 @@ def _could_act(rule: Rule, facts: Facts) -> bool:
 
 
 def _timed_parts(rule: Rule, facts: Facts) -> Iterator[datetime]:
-    assert isinstance(rule.condition, AllOf)
     for part in rule.condition.parts:
         # Window edges came from the calendars above; status needs no time.
         if not isinstance(part, Window | StatusIn):

@@ -14,7 +14,7 @@ from itertools import combinations
 
 from lifecycle.errors import Problem
 from lifecycle.model import ACTION_GOAL, Action, Mode, Status, path_to
-from lifecycle.rules.conditions import AllOf, PausedBy, StatusIn, Window
+from lifecycle.rules.conditions import PausedBy, StatusIn, Window
 from lifecycle.rules.document import Document, Path
 from lifecycle.rules.problems import problem_at
 from lifecycle.rules.ruleset import Rule, Ruleset
@@ -46,14 +46,9 @@ def lint(ruleset: Ruleset, doc: Document, *, at: datetime | None = None) -> list
 Finding = tuple[Path, str, bool]  # where, what, point at the key rather than the value
 
 
-def _parts(rule: Rule) -> tuple[object, ...]:
-    assert isinstance(rule.condition, AllOf)
-    return rule.condition.parts
-
-
 def _catch_alls(ruleset: Ruleset) -> Iterator[Finding]:
     for i, rule in enumerate(ruleset.rules):
-        if not _parts(rule):
+        if not rule.condition.parts:
             message = f"rule '{rule.name}' has no 'when' and no 'match': it acts on every campaign"
             yield ("rules", i), message, False
 
@@ -62,7 +57,7 @@ def _covers(earlier: Rule, later: Rule) -> bool:
     """Whether every campaign `later` matches is matched by `earlier` first."""
     if earlier.condition == later.condition:
         return True
-    if any(not isinstance(part, StatusIn) for part in _parts(earlier)):
+    if any(not isinstance(part, StatusIn) for part in earlier.condition.parts):
         return False
     if earlier.statuses is None:
         return True
@@ -111,7 +106,7 @@ def _can_fight(first: Rule, second: Rule) -> bool:
         return False
     if not (_acting_statuses(first) and _acting_statuses(second)):
         return False
-    owners = {p.rule for p in _parts(rules[Action.RESUME]) if isinstance(p, PausedBy)}
+    owners = {p.rule for p in rules[Action.RESUME].condition.parts if isinstance(p, PausedBy)}
     return not owners or rules[Action.PAUSE].name in owners
 
 

@@ -25,14 +25,14 @@ class FlapGuard:
 class Rule:
     """One rule, with its file defaults applied.
 
-    `condition` is everything that must hold for the rule to match (status first, then
-    the window, then the rest); `window` and `statuses` are kept apart for the engine's
-    guards and for `check`'s warnings.
+    `condition` is everything that must hold for the rule to match, as its parts in order
+    (status first, then the window, then the rest); `window` and `statuses` are kept apart
+    for the engine's guards and for `check`'s warnings.
     """
 
     name: str
     action: Action
-    condition: c.Condition
+    condition: c.AllOf
     window: c.Window | None
     statuses: frozenset[Status] | None
     mode: Mode
@@ -87,7 +87,7 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
     match = rule.match.model_copy(update={"status": None})
     rest = compile_match(match, trust_date_updated=spec.trust_date_updated)
     head: list[c.Condition] = [c.StatusIn(statuses)] if statuses else []
-    parts = (*head, *([window] if window else []), *_parts_of(rest))
+    parts = (*head, *([window] if window else []), *rest.parts)
     return Rule(
         name=rule.name,
         action=rule.action,
@@ -102,11 +102,7 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
     )
 
 
-def _parts_of(condition: c.Condition) -> tuple[c.Condition, ...]:
-    return condition.parts if isinstance(condition, c.AllOf) else (condition,)
-
-
-def compile_match(spec: MatchSpec, *, trust_date_updated: bool = False) -> c.Condition:
+def compile_match(spec: MatchSpec, *, trust_date_updated: bool = False) -> c.AllOf:
     """All conditions given in `spec`, in a fixed order (cheap and telling ones first).
     `trust_date_updated` is the file's choice for every `in_status_for` inside."""
     parts: list[c.Condition] = []

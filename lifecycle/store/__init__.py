@@ -8,8 +8,10 @@ from lifecycle.store.records import (
     DecisionRow,
     IntentConflict,
     IntentNotOpen,
+    IntentState,
     OpenIntent,
     StatusRow,
+    Tick,
     TickRow,
 )
 from lifecycle.store.store import Store
@@ -20,9 +22,11 @@ __all__ = [
     "DecisionRow",
     "IntentConflict",
     "IntentNotOpen",
+    "IntentState",
     "OpenIntent",
     "StatusRow",
     "Store",
+    "Tick",
     "TickRow",
     "UtcDateTime",
 ]

@@ -1,8 +1,9 @@
 """Intents: a step written down (and committed) before it is sent, closed by its outcome.
 
-States: `open` (sent or about to be, no answer recorded), `unknown` (the answer was lost),
-`succeeded`, `failed`. Open and unknown intents block their campaign: the partial unique
-index `uq_intents_one_unresolved_per_campaign` allows at most one per campaign.
+States (`IntentState`): open (sent or about to be, no answer recorded), unknown (the
+answer was lost), succeeded, failed. Open and unknown intents block their campaign: the
+partial unique index `uq_intents_one_unresolved_per_campaign` allows at most one per
+campaign.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import TRANSITIONS, Action, ActionRecord, Decision
 from lifecycle.store.batch import chunked
-from lifecycle.store.records import IntentConflict, IntentNotOpen, OpenIntent
+from lifecycle.store.records import IntentConflict, IntentNotOpen, IntentState, OpenIntent
 from lifecycle.store.tables import UNRESOLVED_STATES, intents
 
 _CONFLICT_MARKERS = ("uq_intents_one_unresolved_per_campaign", "intents.campaign_id")
@@ -42,7 +43,7 @@ async def insert(
         "mode": decision.mode.value,
         "reason": decision.reason,
         "ruleset": ruleset,
-        "state": "open",
+        "state": IntentState.OPEN.value,
         "created_at": at,
     }
     try:
@@ -57,14 +58,14 @@ async def insert(
 
 
 async def transition(
-    conn: AsyncConnection, intent_id: int, *, state: str, at: datetime
+    conn: AsyncConnection, intent_id: int, *, state: IntentState, at: datetime
 ) -> Row[Any]:
     """Move an open/unknown intent to `state` and return it; IntentNotOpen otherwise."""
-    closed_at = None if state in UNRESOLVED_STATES else at
+    closed_at = at if state.is_resolved else None
     statement = (
         update(intents)
         .where(intents.c.id == intent_id, intents.c.state.in_(UNRESOLVED_STATES))
-        .values(state=state, closed_at=closed_at)
+        .values(state=state.value, closed_at=closed_at)
         .returning(*intents.c)
     )
     row = (await conn.execute(statement)).first()
@@ -93,7 +94,7 @@ def _open_intent(row: Row[Any]) -> OpenIntent:
         step=step,
         expected=TRANSITIONS[step].target,
         created_at=row.created_at,
-        state=row.state,
+        state=IntentState(row.state),
     )
 
 
@@ -144,7 +145,7 @@ def _succeeded_query(ids: list[str] | None, *, at: datetime, lookback: timedelta
         .label("rank")
     )
     ranked = select(intents, rank).where(
-        intents.c.state == "succeeded",
+        intents.c.state == IntentState.SUCCEEDED.value,
         intents.c.created_at >= at - lookback,
         intents.c.created_at <= at,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from lifecycle.errors import LifecycleError
@@ -18,6 +19,30 @@ class IntentNotOpen(LifecycleError):
     """No open or unknown intent has that id: it was closed already, or never existed."""
 
 
+class IntentState(StrEnum):
+    """Where an intent stands; the intents table stores these strings."""
+
+    OPEN = "open"  # sent or about to be, no answer recorded
+    UNKNOWN = "unknown"  # the answer was lost: the step may or may not have taken effect
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether the step's effect is settled; an unresolved intent blocks its campaign."""
+        return self in (IntentState.SUCCEEDED, IntentState.FAILED)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A started tick: what every row written during it is stamped with."""
+
+    id: int
+    at: datetime
+    ruleset: str  # the hash of the rules the tick runs on
+    dry_run: bool
+
+
 @dataclass(frozen=True)
 class OpenIntent:
     """A step that was (or may have been) sent and whose result is not settled yet."""
@@ -29,7 +54,7 @@ class OpenIntent:
     step: Action
     expected: Status  # the status the campaign has if the step took effect
     created_at: datetime
-    state: str  # "open" (no answer recorded) or "unknown" (the answer was lost)
+    state: IntentState  # OPEN or UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,19 @@ from lifecycle.model import (
 )
 from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
 from lifecycle.store.database import make_engine, parse_url, translate_errors
-from lifecycle.store.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
+from lifecycle.store.records import (
+    AuditRow,
+    DecisionRow,
+    IntentState,
+    OpenIntent,
+    StatusRow,
+    Tick,
+    TickRow,
+)
 from lifecycle.store.tables import ticks
 
-_CLOSING = {Outcome.SUCCEEDED: "succeeded", Outcome.FAILED: "failed"}
-_RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: "unknown"}
+_CLOSING = {Outcome.SUCCEEDED: IntentState.SUCCEEDED, Outcome.FAILED: IntentState.FAILED}
+_RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: IntentState.UNKNOWN}
 
 
 class Store:
@@ -73,18 +81,21 @@ class Store:
 
     # ticks
 
-    async def start_tick(self, *, at: datetime, ruleset: str, dry_run: bool) -> int:
+    async def start_tick(self, *, at: datetime, ruleset: str, dry_run: bool) -> Tick:
+        """A new tick at `at` on the rules with hash `ruleset`: pass it to every method
+        that writes during the tick."""
         values = {"started_at": at, "ruleset": ruleset, "dry_run": dry_run}
         async with self._transaction() as conn:
             result = await conn.execute(ticks.insert().values(values).returning(ticks.c.id))
-            return int(result.scalar_one())
+            tick_id = int(result.scalar_one())
+        return Tick(id=tick_id, at=at, ruleset=ruleset, dry_run=dry_run)
 
     async def finish_tick(
-        self, tick_id: int, *, at: datetime, campaigns: int, actions: int, error: str | None
+        self, tick: Tick, *, at: datetime, campaigns: int, actions: int, error: str | None
     ) -> None:
         values = {"finished_at": at, "campaigns": campaigns, "actions": actions, "error": error}
         async with self._transaction() as conn:
-            await conn.execute(update(ticks).where(ticks.c.id == tick_id).values(values))
+            await conn.execute(update(ticks).where(ticks.c.id == tick.id).values(values))
 
     async def last_tick(self) -> TickRow | None:
         async with self._transaction() as conn:
@@ -142,13 +153,13 @@ class Store:
 
     # decisions
 
-    async def record_plan(self, tick_id: int, plan: Plan) -> None:
+    async def record_plan(self, tick: Tick, plan: Plan) -> None:
         """Every line of the plan as a decision row, and audit rows for skipped rules
         (not repeated while the newest row for that campaign and rule says the same)."""
         async with self._transaction() as conn:
-            await decisions.insert_plan(conn, tick_id, plan)
+            await decisions.insert_plan(conn, tick.id, plan)
             await trail.append_skips(
-                conn, plan.skipped, at=plan.at, tick_id=tick_id, ruleset=plan.ruleset
+                conn, plan.skipped, at=plan.at, tick_id=tick.id, ruleset=plan.ruleset
             )
 
     async def decisions(
@@ -161,23 +172,22 @@ class Store:
     # intents and outcomes
 
     async def open_intent(
-        self, *, tick_id: int, decision: Decision, step: Action, at: datetime
+        self, tick: Tick, *, decision: Decision, step: Action, at: datetime
     ) -> int:
         """Write an open intent and its audit row, and commit before returning: the step
         may be sent only after this returns. IntentConflict if the campaign already has
         an open or unknown intent."""
         async with self._transaction() as conn:
-            ruleset = await self._ruleset_of(conn, tick_id)
             intent_id = await intents.insert(
-                conn, tick_id=tick_id, decision=decision, step=step, at=at, ruleset=ruleset
+                conn, tick_id=tick.id, decision=decision, step=step, at=at, ruleset=tick.ruleset
             )
             row = trail.for_decision(
                 decision,
                 step=step,
                 outcome=Outcome.INTENT,
                 at=at,
-                tick_id=tick_id,
-                ruleset=ruleset,
+                tick_id=tick.id,
+                ruleset=tick.ruleset,
                 intent_id=intent_id,
             )
             await trail.append(conn, [row])
@@ -235,8 +245,9 @@ class Store:
             if outcome == Outcome.SUCCEEDED:
                 await _record_effect(conn, row, at=at)
 
-    async def record_dry_run(self, *, tick_id: int, decision: Decision, at: datetime) -> bool:
-        """Audit rows with outcome dry-run, one per step: what would have been sent. No intent.
+    async def record_dry_run(self, tick: Tick, decision: Decision) -> bool:
+        """Audit rows with outcome dry-run, one per step, at the tick's time: what would
+        have been sent. No intent.
 
         A dry-run rule matches on every tick, so the rows are written once per episode: not
         again while the newest row for that campaign and rule is a dry run of the same
@@ -246,28 +257,19 @@ class Store:
             last = newest.get((decision.campaign_id, decision.rule))
             if last is not None and last[:2] == (Outcome.DRY_RUN.value, decision.action.value):
                 return False
-            ruleset = await self._ruleset_of(conn, tick_id)
             rows = [
                 trail.for_decision(
                     decision,
                     step=step,
                     outcome=Outcome.DRY_RUN,
-                    at=at,
-                    tick_id=tick_id,
-                    ruleset=ruleset,
+                    at=tick.at,
+                    tick_id=tick.id,
+                    ruleset=tick.ruleset,
                 )
                 for step in decision.steps
             ]
             await trail.append(conn, rows)
             return True
-
-    @staticmethod
-    async def _ruleset_of(conn: AsyncConnection, tick_id: int) -> str:
-        query = select(ticks.c.ruleset).where(ticks.c.id == tick_id)
-        ruleset = (await conn.execute(query)).scalar_one_or_none()
-        if ruleset is None:
-            raise ValueError(f"no tick {tick_id}: start_tick first")
-        return str(ruleset)
 
     # queries
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     text,
 )
 
+from lifecycle.store.records import IntentState
 from lifecycle.store.types import UtcDateTime
 
 metadata = MetaData(
@@ -32,9 +33,15 @@ metadata = MetaData(
     }
 )
 
+
+def _state_in(states: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{state}'" for state in states)
+    return f"state IN ({listed})"
+
+
 # Intents in these states still block their campaign: the step may or may not have happened.
-UNRESOLVED_STATES = ("open", "unknown")
-_UNRESOLVED_SQL = text("state IN ('open', 'unknown')")
+UNRESOLVED_STATES = tuple(state.value for state in IntentState if not state.is_resolved)
+_UNRESOLVED_SQL = text(_state_in(UNRESOLVED_STATES))
 
 ticks = Table(
     "ticks",
@@ -109,7 +116,7 @@ intents = Table(
     Column("state", String, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
-    CheckConstraint("state IN ('open', 'unknown', 'succeeded', 'failed')", name="state"),
+    CheckConstraint(_state_in(tuple(state.value for state in IntentState)), name="state"),
     Index(None, "campaign_id", "created_at"),
     # Invariant 2: at most one step in flight (or of unknown outcome) per campaign.
     Index(
