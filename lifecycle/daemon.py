@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
+from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
@@ -177,23 +175,27 @@ async def run_daemon(
         stack.push_async_callback(store.close)
         await store.ensure_current()
         client = await stack.enter_async_context(_client(settings, metrics, stop))
+        lease = Lease.for_account(
+            settings.exotel_account_sid,
+            store=store,
+            ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
+            clock=options.clock,
+            metrics=metrics,
+        )
+        stack.push_async_callback(lease.release)
         reconciler = Reconciler(
             client=client,
             store=store,
             ruleset=rules,
             clock=options.clock,
-            account_sid=settings.exotel_account_sid,
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
-                lease_owner=_owner_id(),
-                lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60))
-                * options.clock.speed,
+                may_act=lease.hold,
                 on_step=options.on_step,
             ),
             metrics=metrics,
             stop=stop,
         )
-        stack.push_async_callback(reconciler.release)
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if options.once:
@@ -328,8 +330,3 @@ def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> Exotel
         metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)
 
     return ExotelClient.from_settings(settings, observer=observe, sleep=stoppable_sleep(stop))
-
-
-def _owner_id() -> str:
-    """Who holds the lease, as an operator reads it; unique even for two runs in one process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -46,9 +46,7 @@ async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
 
 
 def daemon(client: ExotelClient, store: Store, clock: FixedClock, rules: Ruleset) -> Reconciler:
-    return Reconciler(
-        client=client, store=store, ruleset=lambda: rules, clock=clock, account_sid="acme1"
-    )
+    return Reconciler(client=client, store=store, ruleset=lambda: rules, clock=clock)
 
 
 def completed_long_ago(sim: Simulator) -> str:
