@@ -178,6 +178,27 @@ async def test_readyz_says_why_it_is_not_ready(
         await until(failed_tick, seconds=30)
 
 
+async def test_a_webhook_during_a_tick_brings_another_tick_after_it(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    running_campaign(sim)
+    sim.inject(Fault(kind="latency", method="GET", seconds=1.0))
+    form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+    async with (
+        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _no_faults(sim))  # the first tick's list is in flight
+        async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+            assert r.status == 202
+        # The first tick may have read the campaigns before the news: one more follows it.
+        await until(lambda: _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0'))
+
+
+async def _no_faults(sim: Simulator) -> bool:
+    return not sim.faults
+
+
 async def test_a_stream_of_nudges_runs_one_tick_soon_and_never_postpones_it(
     now: datetime,
 ) -> None:
