@@ -97,7 +97,6 @@ async def lifecycle_way(sim: Simulator, url: str, rate: int) -> None:
             ) as client:  # fmt: skip
                 reconciler = Reconciler(
                     client=client, store=store, ruleset=lambda: RULES, clock=sim.clock,
-                    account_sid=sim.config.account_sid,
                 )  # fmt: skip
                 report = await reconciler.tick()
                 assert report.ok, report.error

@@ -97,7 +97,6 @@ async def lifecycle_way(sim: Simulator, url: str, db_url: str) -> Ticks:
         async with client_for(sim, url) as client:
             reconciler = Reconciler(
                 client=client, store=store, ruleset=lambda: RULES, clock=sim.clock,
-                account_sid=sim.config.account_sid,
             )  # fmt: skip
             return await two_ticks(sim, reconciler.tick)
     finally:

@@ -22,12 +22,20 @@ class Clock(Protocol):
         """The current instant, timezone-aware UTC."""
         ...
 
+    def to_wall(self, instant: datetime) -> datetime:
+        """The real instant at which this clock will read `instant`: for the scheduler,
+        which runs on real time whatever clock the daemon is given."""
+        ...
+
 
 class SystemClock:
     speed: float = 1.0
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def to_wall(self, instant: datetime) -> datetime:
+        return instant
 
 
 @dataclass
@@ -39,6 +47,11 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+    def to_wall(self, instant: datetime) -> datetime:
+        """As if the clock ran from here: a test that then sets it to `instant` at the
+        real instant returned finds a job scheduled for `instant` running then."""
+        return _wall_at(instant, now=self.at, speed=self.speed)
 
     def advance(self, delta: timedelta) -> None:
         self.at += delta
@@ -58,10 +71,18 @@ class ScaledClock:
     def now(self) -> datetime:
         return self.origin + timedelta(seconds=(time.monotonic() - self._start) * self.speed)
 
+    def to_wall(self, instant: datetime) -> datetime:
+        """Until the next `jump_to`, which moves every instant after it."""
+        return _wall_at(instant, now=self.now(), speed=self.speed)
+
     def jump_to(self, instant: datetime) -> None:
         """Go on from `instant` (the demo skips the night). Everyone sharing the clock jumps."""
         self.origin = instant
         self._start = time.monotonic()
+
+
+def _wall_at(instant: datetime, *, now: datetime, speed: float) -> datetime:
+    return datetime.now(UTC) + (instant - now) / speed
 
 
 def ensure_utc(value: datetime) -> datetime:

@@ -1,5 +1,10 @@
 """One reconcile tick: resolve → fetch → observe → plan → execute → record.
 
+Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
+what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
+process may act at all (asked through `TickOptions.may_act`, before the tick and before
+each step).
+
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
 harmless. This module holds the one catch-all of the program: a tick that fails is
@@ -11,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, Slot
@@ -71,8 +76,9 @@ class TickOptions:
     """How a Reconciler behaves; the daemon builds one from Settings."""
 
     dry_run: bool = False
-    lease_owner: str | None = None  # None: no leader election (single process, `--once`)
-    lease_ttl: timedelta = timedelta(minutes=3)
+    # Asked before the tick and again before each step: may this process act? (The
+    # daemon's leader lease, `Lease.hold`.) None: always, a single process.
+    may_act: Callable[[], Awaitable[bool]] | None = None
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
 
@@ -106,7 +112,6 @@ class Reconciler:
     store: Store
     ruleset: Callable[[], Ruleset]
     clock: Clock
-    account_sid: str
     options: TickOptions = field(default_factory=TickOptions)
     metrics: Metrics = field(default_factory=Metrics)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -127,7 +132,7 @@ class Reconciler:
 
     async def _guarded(self, now: datetime) -> TickReport:
         ruleset = self.ruleset()
-        if not await self._lead(now):
+        if not await self._may_act():
             return TickReport(at=now, standby=True)
         tick: Tick | None = None
         try:
@@ -145,36 +150,8 @@ class Reconciler:
         await self._finish(tick, report)
         return report
 
-    @property
-    def _lease(self) -> str:
-        return f"tick:{self.account_sid}"
-
-    async def release(self) -> None:
-        """Give up the lease on the way out, so a standby takes over without waiting."""
-        if self.options.lease_owner is None:
-            return
-        try:
-            await self.store.release_lease(name=self._lease, owner=self.options.lease_owner)
-        except StoreUnavailable as exc:
-            log.warning("could not release the lease (it expires by itself): %s", exc)
-
-    async def _lead(self, now: datetime) -> bool:
-        owner = self.options.lease_owner
-        if owner is None:
-            return True
-        try:
-            leading = await self.store.acquire_lease(
-                name=self._lease, owner=owner, at=now, ttl=self.options.lease_ttl
-            )
-        except StoreUnavailable as exc:
-            log.error("cannot reach the database for the leader lease: %s", exc)
-            leading = False
-        self.metrics.leader.set(1 if leading else 0)
-        if not leading:
-            log.info(
-                "another lifecycle process holds the lease for %s; standing by", self.account_sid
-            )
-        return leading
+    async def _may_act(self) -> bool:
+        return self.options.may_act is None or await self.options.may_act()
 
     async def _finish(self, tick: Tick | None, report: TickReport) -> None:
         if tick is None:
@@ -302,7 +279,7 @@ class Reconciler:
             raise _Halt("stopping")
         # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
         # standby could start acting beside it: renew before each step, stop if lost.
-        if not await self._lead(self.clock.now()):
+        if not await self._may_act():
             raise _Halt("lost the lease mid-tick")
         return not first or await self._still_wanted(work, decision)
 

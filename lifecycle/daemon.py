@@ -1,22 +1,25 @@
-"""Process lifetime: resources, signals, the scheduler, hot reload of the rules.
+"""Process lifetime: resources, signals, the scheduler's jobs, hot reload of the rules.
 
-One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT. One way to clean up: an
-`AsyncExitStack` that unwinds in reverse. On stop, no new tick starts, every wait (rate
+Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `TickJob`
+is the scheduler's one job that runs ticks: after each tick it sets its own next run to
+the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or a
+rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
+leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+
+One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT, and one path from it for the
+daemon and `run --once` alike (`tick_until_stopped`): no new tick starts, every wait (rate
 slot, `Retry-After`, read back-off) ends at once through the client's stop-aware sleep,
-the in-flight step gets `_STOP_GRACE` seconds to finish with its audit row (past that it
+the step in flight gets `_STOP_GRACE` seconds to finish with its audit row (past that it
 is cancelled and recorded unknown), and the process exits 0: within seconds, well inside
-systemd's TimeoutStopSec.
+systemd's TimeoutStopSec. One way to clean up: an `AsyncExitStack` that unwinds in reverse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
+from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
@@ -39,10 +43,14 @@ log = logging.getLogger("lifecycle.daemon")
 
 # Act just after a window edge, never a hair before it.
 _WAKEUP_MARGIN = timedelta(milliseconds=200)
-_EARLY_TICK_DELAY = timedelta(seconds=2)
+# A nudge runs the tick this long (real time) after the first request: a burst of callbacks
+# becomes one tick, later requests never postpone it, and a steady stream costs at most one
+# tick per tick-and-2-s (each one list call, within the rate limiter like any request).
+_NUDGE_DELAY = timedelta(seconds=2)
 # How long a step already sent may take to answer after SIGTERM before it is recorded
 # unknown (resolved by re-reading on the next start): exit well within 5 s.
 _STOP_GRACE = 2.5
+_TICK_JOB = "tick"
 
 
 class RulesFile:
@@ -92,66 +100,95 @@ class RulesFile:
 
 
 @dataclass
-class Ticker:
-    """Runs ticks for the scheduler: never two at once, and again at each `next_wakeup`."""
+class TickJob:
+    """The scheduler's one job that runs ticks (`max_instances=1`: never two at once)."""
 
     reconciler: Reconciler
     rules: RulesFile
     scheduler: AsyncIOScheduler
-    clock: Clock
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _running: asyncio.Task[TickReport] | None = None
+    poll: timedelta  # real time, as LIFECYCLE_POLL_SECONDS says
+    _in_flight: asyncio.Task[None] | None = None
+    _nudged: bool = False  # while a run is in flight: run again soon after it
 
-    async def tick(self) -> TickReport | None:
-        if self._lock.locked() or self.reconciler.stop.is_set():
-            return None  # a tick is running; it observes the same world
-        async with self._lock:
-            self.rules.refresh()
-            self._running = asyncio.create_task(self.reconciler.tick())
-            try:
-                report = await self._running
-            except asyncio.CancelledError:
-                if not self.reconciler.stop.is_set():
-                    raise
-                return None  # cut short by `drain` at shutdown
-            finally:
-                self._running = None
-        if report.plan is not None and report.plan.next_wakeup is not None:
-            self._schedule("wakeup", report.plan.next_wakeup - self.clock.now() + _WAKEUP_MARGIN)
-        return report
-
-    async def watch_rules(self) -> None:
-        """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
-        if self.rules.refresh():
-            self.request_tick("rules changed")
-
-    def request_tick(self, reason: str) -> None:
-        """An early tick soon (webhooks, SIGHUP); repeated requests coalesce into one."""
-        if self.scheduler.get_job("early") is not None:
-            return  # one is coming; a stream of callbacks must not postpone it forever
-        log.debug("early tick requested: %s", reason)
-        self._schedule("early", _EARLY_TICK_DELAY * self.clock.speed)
-
-    def _schedule(self, job_id: str, clock_delay: timedelta) -> None:
-        real_delay = max(clock_delay / self.clock.speed, timedelta(0))
-        if self.reconciler.stop.is_set():
-            return
+    def add(self) -> None:
+        """The first tick runs at once; each run then sets when the next one does."""
         self.scheduler.add_job(
-            self.tick,
-            "date",
-            run_date=datetime.now(UTC) + real_delay,
-            id=job_id,
-            replace_existing=True,
+            self.run,
+            "interval",  # the poll, should a run ever end without setting its successor
+            seconds=self.poll.total_seconds(),
+            next_run_time=self._wall_in(timedelta(0)),
+            id=_TICK_JOB,
+            max_instances=1,
+            coalesce=True,
             misfire_grace_time=None,
         )
 
-    async def drain(self, grace: float = _STOP_GRACE) -> None:
-        """Wait for the in-flight tick (and its audit rows) to finish; past `grace` seconds
-        (a step whose answer is slow to come), cancel it: its step is recorded unknown."""
-        if self._running is not None:
-            await _settle(self._running, grace)
-        async with self._lock:
-            pass
+    async def run(self) -> None:
+        """The job: one tick on the rules as saved, then the next run at the next poll, the
+        plan's next wake-up or (when nudged meanwhile) soon, whichever comes first."""
+        self._in_flight = asyncio.current_task()
+        self._nudged = False
+        try:
+            self.rules.refresh()
+            report = await tick_until_stopped(self.reconciler)
+        finally:
+            self._in_flight = None
+        if report is not None and not self.reconciler.stop.is_set():
+            self._schedule_after(report)
+
+    def nudge(self, reason: str) -> None:
+        """Tick soon: a webhook, SIGHUP or a rules edit says the world may have changed."""
+        if self.reconciler.stop.is_set():
+            return
+        log.debug("early tick requested: %s", reason)
+        if self._in_flight is not None:
+            self._nudged = True  # the tick in flight may have read the campaigns before it
+            return
+        soon, job = self._wall_in(_NUDGE_DELAY), self.scheduler.get_job(_TICK_JOB)
+        if job.next_run_time is None or soon < job.next_run_time:  # never postpone it
+            job.modify(next_run_time=soon)
+
+    async def stopped(self) -> None:
+        """Wait for the run in flight: once `stop` is set its tick ends within the grace."""
+        if self._in_flight is not None:
+            await asyncio.wait([self._in_flight])
+
+    def _schedule_after(self, report: TickReport) -> None:
+        due = [self._wall_in(self.poll)]
+        if self._nudged:
+            due.append(self._wall_in(_NUDGE_DELAY))
+        if report.plan is not None and report.plan.next_wakeup is not None:
+            due.append(self.reconciler.clock.to_wall(report.plan.next_wakeup + _WAKEUP_MARGIN))
+        self.scheduler.get_job(_TICK_JOB).modify(next_run_time=min(due))
+
+    def _wall_in(self, delay: timedelta) -> datetime:
+        clock = self.reconciler.clock
+        return clock.to_wall(clock.now()) + delay
+
+
+async def tick_until_stopped(
+    reconciler: Reconciler, grace: float = _STOP_GRACE
+) -> TickReport | None:
+    """One tick, and the one way a tick meets a stop, for the daemon and `run --once`: once
+    `reconciler.stop` is set its waits end at once and a step in flight gets `grace` seconds
+    to answer; past that it is cancelled and recorded unknown. None: the tick was cut short."""
+    stop = reconciler.stop
+    if stop.is_set():
+        return None
+    tick = asyncio.create_task(reconciler.tick())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([tick, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not tick.done():
+            await asyncio.wait([tick], timeout=grace)
+        if not tick.done():
+            log.warning("the tick did not finish within %gs of stop: cancelling it", grace)
+            tick.cancel()
+            await asyncio.wait([tick])
+    finally:
+        stopping.cancel()
+        tick.cancel()  # only if this wait itself was cancelled: never leave the tick behind
+    return None if tick.cancelled() else tick.result()
 
 
 @dataclass
@@ -177,28 +214,32 @@ async def run_daemon(
         stack.push_async_callback(store.close)
         await store.ensure_current()
         client = await stack.enter_async_context(_client(settings, metrics, stop))
+        lease = Lease.for_account(
+            settings.exotel_account_sid,
+            store=store,
+            ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
+            clock=options.clock,
+            metrics=metrics,
+        )
+        stack.push_async_callback(lease.release)
         reconciler = Reconciler(
             client=client,
             store=store,
             ruleset=rules,
             clock=options.clock,
-            account_sid=settings.exotel_account_sid,
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
-                lease_owner=_owner_id(),
-                lease_ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60))
-                * options.clock.speed,
+                may_act=lease.hold,
                 on_step=options.on_step,
             ),
             metrics=metrics,
             stop=stop,
         )
-        stack.push_async_callback(reconciler.release)
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if options.once:
-            return await _once(reconciler, stop)
-        await _serve(stack, settings, options, reconciler, rules, stop)
+            return await _once(reconciler)
+        await _serve(stack, settings, options, reconciler, rules)
     log.info("stopped cleanly")
     return 0
 
@@ -209,37 +250,32 @@ async def _serve(
     options: DaemonOptions,
     reconciler: Reconciler,
     rules: RulesFile,
-    stop: asyncio.Event,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    ticker = Ticker(reconciler=reconciler, rules=rules, scheduler=scheduler, clock=options.clock)
+    ticks = TickJob(reconciler, rules, scheduler, poll=timedelta(seconds=settings.poll_seconds))
+    ticks.add()
+    scheduler.add_job(
+        _watch_rules,
+        "interval",
+        seconds=options.rules_watch_seconds,
+        args=(rules, ticks),
+        id="rules",
+    )
+    scheduler.add_job(
+        _prune, "interval", hours=6, args=(reconciler, settings), id="retention", coalesce=True
+    )
     if options.install_signal_handlers:
-        _on_sighup(stack, lambda: ticker.request_tick("SIGHUP"))
+        _on_sighup(stack, lambda: ticks.nudge("SIGHUP"))
     if options.serve_http:
         state = web.WebState(
             reconciler=reconciler,
             clock=options.clock,
             poll_seconds=settings.poll_seconds,
-            request_tick=ticker.request_tick,
+            nudge=ticks.nudge,
             started_at=options.clock.now(),
         )
         runner = await web.start(state, settings.http_host, settings.http_port)
         stack.push_async_callback(runner.cleanup)
-    scheduler.add_job(
-        ticker.tick,
-        "interval",
-        seconds=settings.poll_seconds,
-        next_run_time=datetime.now(UTC),
-        id="poll",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        ticker.watch_rules, "interval", seconds=options.rules_watch_seconds, id="rules"
-    )
-    scheduler.add_job(
-        _prune, "interval", hours=6, args=(reconciler, settings), id="retention", coalesce=True
-    )
     scheduler.start()
     log.info(
         "running: polling every %gs, rules %s (%s)%s",
@@ -248,12 +284,17 @@ async def _serve(
         rules.current.hash,
         ", dry-run" if reconciler.options.dry_run else "",
     )
-    await stop.wait()
+    await reconciler.stop.wait()
     log.info("stop requested: finishing the step in flight")
-    # Pause first: shutting the scheduler down would cancel the running tick mid-step.
-    scheduler.pause()
-    await ticker.drain()
+    scheduler.pause()  # no job starts from here on
+    await ticks.stopped()
     scheduler.shutdown(wait=False)
+
+
+async def _watch_rules(rules: RulesFile, ticks: TickJob) -> None:
+    """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
+    if rules.refresh():
+        ticks.nudge("rules changed")
 
 
 async def _prune(reconciler: Reconciler, settings: Settings) -> None:
@@ -267,39 +308,19 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
         log.info("retention: removed %d rows older than %s", removed, before.isoformat())
 
 
-async def _once(reconciler: Reconciler, stop: asyncio.Event) -> int:
-    """`run --once`: one tick; a stop ends its waits at once and gives a step in flight
-    `_STOP_GRACE` seconds, as the daemon does. Exit 1 when the tick failed; 0 when it
-    worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
-    tick = asyncio.create_task(reconciler.tick())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([tick, stopping], return_when=asyncio.FIRST_COMPLETED)
-        if not tick.done():
-            await _settle(tick, _STOP_GRACE)
-        report = await tick
-    except asyncio.CancelledError:
-        if not stop.is_set():
-            raise
+async def _once(reconciler: Reconciler) -> int:
+    """`run --once`: one tick, stopped as the daemon's are. Exit 1 when the tick failed; 0
+    when it worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
+    report = await tick_until_stopped(reconciler)
+    if report is None:
         log.info("stopped with the tick cut short; its step in flight is recorded unknown")
         return 0
-    finally:
-        stopping.cancel()
     if report.standby:
         log.warning("another lifecycle process is acting for this account: nothing done")
-    if stop.is_set():  # asked to stop: a tick cut short is no failure of the run
+    if reconciler.stop.is_set():  # asked to stop: a tick cut short is no failure of the run
         log.info("stopped cleanly; what was left waits for the next run")
         return 0
     return 0 if report.ok else 1
-
-
-async def _settle(tick: asyncio.Task[TickReport], grace: float) -> None:
-    """Give a stopping tick `grace` seconds (its waits end at once; a step whose answer is
-    slow to come may need a moment), then cancel it: its step is then recorded unknown."""
-    await asyncio.wait([tick], timeout=grace)
-    if not tick.done():
-        log.warning("the tick did not finish within %gs of stop: cancelling it", grace)
-        tick.cancel()
 
 
 def _install_signals(stack: AsyncExitStack, stop: asyncio.Event) -> None:
@@ -328,8 +349,3 @@ def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> Exotel
         metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)
 
     return ExotelClient.from_settings(settings, observer=observe, sleep=stoppable_sleep(stop))
-
-
-def _owner_id() -> str:
-    """Who holds the lease, as an operator reads it; unique even for two runs in one process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

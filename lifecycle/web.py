@@ -80,7 +80,7 @@ class WebState:
     reconciler: Reconciler
     clock: Clock
     poll_seconds: float
-    request_tick: Callable[[str], None]
+    nudge: Callable[[str], None]  # tick soon: `daemon.TickJob.nudge`
     started_at: datetime
 
     def readiness(self) -> tuple[bool, str]:
@@ -140,7 +140,7 @@ def make_app(state: WebState) -> web.Application:
             callback.campaign_id,
             status.value if status else "-",
         )
-        state.request_tick(callback.campaign_id)
+        state.nudge(callback.campaign_id)
         return web.json_response({"accepted": True}, status=202)
 
     app.router.add_get("/healthz", healthz)

@@ -19,6 +19,8 @@ from lifecycle import engine
 from lifecycle.client import ExotelClient, RateLimiter
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler, TickOptions
+from lifecycle.lease import Lease
+from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Status
 from lifecycle.rules import load_rules
 from lifecycle.simulator import Fault, Simulator
@@ -44,9 +46,7 @@ async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
 
 @pytest.fixture
 def reconciler(client: ExotelClient, store: Store, sim_clock: FixedClock) -> Reconciler:
-    return Reconciler(
-        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1"
-    )
+    return Reconciler(client=client, store=store, ruleset=lambda: RULES, clock=sim_clock)
 
 
 def seed(sim: Simulator) -> dict[str, str]:
@@ -279,7 +279,6 @@ async def test_every_wait_for_the_rate_comes_before_the_intent(
     async with waiting_client(sim, sim_url, waits, rate=1) as client:  # one a minute
         reconciler = Reconciler(
             client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
-            account_sid="acme1",
         )  # fmt: skip
         report = await reconciler.tick()
 
@@ -300,7 +299,6 @@ async def test_after_a_retry_after_wait_each_decision_is_checked_again(
     async with waiting_client(sim, sim_url, waits, rate=6000) as client:
         reconciler = Reconciler(
             client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
-            account_sid="acme1",
         )  # fmt: skip
         report = await reconciler.tick()
 
@@ -319,7 +317,7 @@ async def test_global_dry_run_sends_nothing_and_records_once(
     sim_clock: FixedClock,
 ) -> None:  # fmt: skip
     dry = Reconciler(
-        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1",
+        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
         options=TickOptions(dry_run=True),
     )  # fmt: skip
     await dry.tick()
@@ -351,9 +349,10 @@ async def test_only_the_lease_holder_acts(
     sim_clock: FixedClock,
 ) -> None:  # fmt: skip
     def daemon(owner: str) -> Reconciler:
+        lease = Lease(store, "tick:acme1", owner, timedelta(minutes=3), sim_clock, Metrics())
         return Reconciler(
             client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
-            account_sid="acme1", options=TickOptions(lease_owner=owner),
+            options=TickOptions(may_act=lease.hold),
         )  # fmt: skip
 
     first, second = daemon("host-a:1"), daemon("host-b:2")
@@ -424,9 +423,10 @@ async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
 ) -> None:  # fmt: skip
     sim.inject(Fault(kind="latency", method="PUT", seconds=0.3))
     # A lease that lapses at once: as if this tick had run on far past its lease.
-    options = TickOptions(lease_owner="host-a:1", lease_ttl=timedelta(0))
+    lease = Lease(store, "tick:acme1", "host-a:1", timedelta(0), sim_clock, Metrics())
+    options = TickOptions(may_act=lease.hold)
     slow = Reconciler(
-        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock, account_sid="acme1",
+        client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
         options=options,
     )  # fmt: skip
     tick = asyncio.create_task(slow.tick())

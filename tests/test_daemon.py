@@ -10,21 +10,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from lifecycle.client import ExotelClient
 from lifecycle.clock import Clock, FixedClock
-from lifecycle.daemon import DaemonOptions, RulesFile, run_daemon
+from lifecycle.cycle import Reconciler
+from lifecycle.daemon import DaemonOptions, RulesFile, TickJob, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
 from lifecycle.model import Outcome, Status
+from lifecycle.rules import load_rules
 from lifecycle.settings import Settings
 from lifecycle.simulator import Fault, Simulator, SimulatorConfig, running
 from lifecycle.store import Store
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
+RULES = load_rules(RULES_FILE)
 
 
 def free_port() -> int:
@@ -135,9 +140,14 @@ async def test_http_endpoints_and_webhook(
             "Content-Type": "application/json"}) as r:  # fmt: skip
             assert r.status == 400
             assert "not valid JSON" in (await r.json())["error"]
+        # A burst of callbacks (polling is hourly here) is one early tick, 2 s after the first.
         form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
-        async with http.post(f"{base}/webhooks/exotel", data=form) as r:
-            assert r.status == 202
+        for _ in range(5):
+            async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+                assert r.status == 202
+        await until(lambda: _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0'))
+        await asyncio.sleep(2.5)
+        assert await _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0')
 
 
 async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
@@ -166,6 +176,49 @@ async def test_readyz_says_why_it_is_not_ready(
         aiohttp.ClientSession() as http,
     ):
         await until(failed_tick, seconds=30)
+
+
+async def test_a_webhook_during_a_tick_brings_another_tick_after_it(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str
+) -> None:
+    running_campaign(sim)
+    sim.inject(Fault(kind="latency", method="GET", seconds=1.0))
+    form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+    async with (
+        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _no_faults(sim))  # the first tick's list is in flight
+        async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+            assert r.status == 202
+        # The first tick may have read the campaigns before the news: one more follows it.
+        await until(lambda: _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0'))
+
+
+async def _no_faults(sim: Simulator) -> bool:
+    return not sim.faults
+
+
+async def test_a_stream_of_nudges_runs_one_tick_soon_and_never_postpones_it(
+    now: datetime,
+) -> None:
+    clock = FixedClock(now)
+    reconciler = Reconciler(
+        client=cast(ExotelClient, None), store=cast(Store, None), ruleset=lambda: RULES,
+        clock=clock,
+    )  # fmt: skip
+    scheduler = AsyncIOScheduler(timezone=UTC)  # not started: the test looks at the job only
+    ticks = TickJob(reconciler, RulesFile(RULES_FILE, Metrics()), scheduler, timedelta(hours=1))
+    ticks.add()
+    job = scheduler.get_job("tick")
+    job.modify(next_run_time=clock.to_wall(now + timedelta(hours=1)))  # as a tick leaves it
+    ticks.nudge("a callback")
+    soon = job.next_run_time
+    assert abs(soon - clock.to_wall(now) - timedelta(seconds=2)) < timedelta(milliseconds=200)
+    await asyncio.sleep(0.1)
+    ticks.nudge("another callback")
+    ticks.nudge("SIGHUP")
+    assert job.next_run_time == soon
 
 
 async def test_run_refuses_an_old_schema(sim: Simulator, sim_url: str, tmp_path: Path) -> None:

@@ -94,7 +94,6 @@ async def tick(url: str, store: Store, clock: FixedClock) -> None:
     async with client_on(url) as client:
         reconciler = Reconciler(
             client=client, store=store, ruleset=lambda: PAUSE_RUNNING, clock=clock,
-            account_sid="acme",
         )  # fmt: skip
         assert (await reconciler.tick()).ok
 
@@ -203,7 +202,6 @@ async def test_the_text_of_a_documented_429_body_is_kept_in_the_audit_row(
     async with sim_client(sim, sim_url) as client:
         reconciler = Reconciler(
             client=client, store=store, ruleset=lambda: PAUSE_RUNNING, clock=sim_clock,
-            account_sid=sim.config.account_sid,
         )  # fmt: skip
         assert (await reconciler.tick()).ok
     (row,) = [r for r in await store.audit() if r.outcome == Outcome.FAILED]

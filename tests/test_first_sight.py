@@ -30,9 +30,7 @@ WEEK = timedelta(days=7)
 
 
 def daemon(client: ExotelClient, store: Store, clock: FixedClock, rules: Ruleset) -> Reconciler:
-    return Reconciler(
-        client=client, store=store, ruleset=lambda: rules, clock=clock, account_sid="acme1"
-    )
+    return Reconciler(client=client, store=store, ruleset=lambda: rules, clock=clock)
 
 
 def completed_long_ago(sim: Simulator) -> str:

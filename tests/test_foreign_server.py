@@ -96,7 +96,6 @@ async def test_a_tick_against_another_reading_of_the_docs(
             store=store,
             ruleset=lambda: RULES,
             clock=FixedClock(NOW),
-            account_sid="acme",
         )
         first = await reconciler.tick()
         second = await reconciler.tick()

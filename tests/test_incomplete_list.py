@@ -170,7 +170,6 @@ async def test_a_tick_on_an_incomplete_list_acts_on_what_was_read_and_treats_the
     async with client_for(sim, sim_url) as client:
         reconciler = Reconciler(
             client=client, store=store, ruleset=lambda: rules[0], clock=sim_clock,
-            account_sid=sim.config.account_sid,
         )  # fmt: skip
         first = await reconciler.tick()  # a complete list: all 45 observed running
         assert first.ok and first.campaigns == 45 and first.warning is None
