@@ -21,9 +21,9 @@ from lifecycle import __doc__ as package_doc
 from lifecycle import output
 from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
+from lifecycle.instant import parse_when
 from lifecycle.rules import check_source, load_rules, read_rules
 from lifecycle.settings import Settings, load_settings
-from lifecycle.when import parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
