@@ -170,7 +170,7 @@ def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     from lifecycle.daemon import DaemonOptions, run_daemon
 
     settings = _settings(rules_path)
-    _rules_zone(settings)  # the daemon's log lines are stamped in it
+    _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
     settings.require_credentials()
     code = run_async(run_daemon(settings, DaemonOptions(once=once, dry_run=dry_run)))
     sys.exit(code)

@@ -458,7 +458,12 @@ def test_when_is_read_in_the_rules_zone_in_every_form(live: LiveSim, env: dict[s
 
 @pytest.mark.parametrize(
     "args",
-    [["audit"], ["holds"], ["hold", "c1", "--until", "19:00", "--reason", "x"], ["why", "c1"]],
+    [
+        ["audit"],
+        ["audit", "--json"],
+        ["holds"],
+        ["hold", "c1", "--until", "19:00", "--reason", "x"],
+    ],
 )
 def test_unreadable_rules_are_an_error_not_a_silent_utc(args: list[str], tmp_path: Path) -> None:
     missing = tmp_path / "rules.yaml"
@@ -469,5 +474,9 @@ def test_unreadable_rules_are_an_error_not_a_silent_utc(args: list[str], tmp_pat
     }
     done = lifecycle(*args, env=env)
     assert done.returncode == 2
-    assert f"{missing}:1:1: cannot read rules file: No such file or directory" in done.stderr
+    assert done.stderr.splitlines() == [
+        f"lifecycle: times are read and shown in the zone of the rules, and {missing} cannot "
+        "be read (fix it, or name a good file with --rules):",
+        f"{missing}:1:1: cannot read rules file: No such file or directory",
+    ]
     assert done.stdout == ""
