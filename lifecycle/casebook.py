@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from lifecycle import engine
 from lifecycle.engine import RuleVerdict
 from lifecycle.errors import Problem, RulesError
+from lifecycle.instant import format_instant, from_wall, parse_iso
 from lifecycle.model import (
     ActionRecord,
     CallCounts,
@@ -54,7 +55,7 @@ def _stamp(value: object) -> datetime:
         raise invalid(f"a date alone is not an instant: write a time such as {_EXAMPLE}")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            return parse_iso(value)
         except ValueError:
             pass
     raise invalid(f"expected a time such as {_EXAMPLE}, got {value!r}")
@@ -245,7 +246,7 @@ def _references(
 
 
 def _aware(value: datetime, tz: tzinfo) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    return value if value.tzinfo is not None else from_wall(value, tz)
 
 
 def _maybe(value: datetime | None, tz: tzinfo) -> datetime | None:
@@ -357,8 +358,7 @@ def report(results: list[CaseResult], ruleset: Ruleset) -> str:
 
 
 def _show(instant: datetime, tz: tzinfo) -> str:
-    local = instant.astimezone(tz)
-    return f"{local.isoformat(timespec='seconds')} ({local:%a})"
+    return f"{format_instant(instant, tz)} ({instant.astimezone(tz):%a})"
 
 
 def _failure(result: CaseResult, tz: tzinfo) -> list[str]:
@@ -390,7 +390,7 @@ def _campaign_text(campaign: Campaign, tz: tzinfo) -> str:
     for field in ("send_at", "end_at", "date_created", "date_updated"):
         value: datetime | None = getattr(campaign, field)
         if value is not None:
-            parts.append(f"{field} {value.astimezone(tz).isoformat(timespec='seconds')}")
+            parts.append(f"{field} {format_instant(value, tz)}")
     if campaign.stats:
         parts.append("stats " + " ".join(f"{k}={v}" for k, v in campaign.stats.items()))
     if campaign.summary is not None:

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -21,9 +21,9 @@ from lifecycle import __doc__ as package_doc
 from lifecycle import output
 from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
+from lifecycle.instant import format_instant, parse_when
 from lifecycle.rules import check_source, load_rules, read_rules
 from lifecycle.settings import Settings, load_settings
-from lifecycle.when import parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
@@ -42,12 +42,27 @@ RULES_OPTION = click.option(
 )
 
 
-class JsonLogFormatter(logging.Formatter):
+class ZonedLogFormatter(logging.Formatter):
+    """Text log lines stamped in the rules' zone with the offset, as `why` and `audit` show
+    instants: `journalctl` beside `why` reads one clock. (UTC until the rules are read.)"""
+
+    def __init__(self, fmt: str, tz: tzinfo) -> None:
+        super().__init__(fmt)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="milliseconds")
+
+
+class JsonLogFormatter(ZonedLogFormatter):
     """One JSON object per line, for log shippers (LIFECYCLE_LOG_FORMAT=json)."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        super().__init__("%(message)s", tz)
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "at": self.formatTime(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -57,14 +72,15 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def _configure_logging(level: str, fmt: str = "text") -> None:
+def _configure_logging(level: str, fmt: str = "text", tz: tzinfo = UTC) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonLogFormatter()
+        JsonLogFormatter(tz)
         if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        else ZonedLogFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", tz)
     )
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
+    level_number = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=level_number, handlers=[handler], force=True)
     # Third-party loggers are chatty at INFO; ours carry what operators need.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -108,11 +124,24 @@ def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
 
 
 def _rules_zone(settings: Settings) -> ZoneInfo:
-    """Wall times on the command line are read in the rules' zone, as `plan --at` does."""
+    """The rules' zone, in which a WHEN typed on the command line is read and every instant
+    shown is written, log stamps included (from here on). Rules that cannot be read are an
+    error with FILE:LINE:COL, never a silent switch to UTC."""
     try:
-        return load_rules(settings.rules).timezone
-    except (RulesError, OSError):
-        return ZoneInfo("UTC")
+        tz = load_rules(settings.rules).timezone
+    except RulesError:
+        click.echo(
+            f"lifecycle: times are read and shown in the zone of the rules, and {settings.rules} "
+            "cannot be read (fix it, or name a good file with --rules):",
+            err=True,
+        )
+        raise
+    _zone_logs(settings, tz)
+    return tz
+
+
+def _zone_logs(settings: Settings, tz: tzinfo) -> None:
+    _configure_logging(settings.log_level, settings.log_format, tz)
 
 
 def _when(value: str | None, ruleset_tz: ZoneInfo) -> datetime:
@@ -141,6 +170,7 @@ def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     from lifecycle.daemon import DaemonOptions, run_daemon
 
     settings = _settings(rules_path)
+    _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
     settings.require_credentials()
     code = run_async(run_daemon(settings, DaemonOptions(once=once, dry_run=dry_run)))
     sys.exit(code)
@@ -190,6 +220,7 @@ def plan(
     settings = _settings(rules_path)
     ruleset = load_rules(settings.rules)
     tz = ruleset.timezone
+    _zone_logs(settings, tz)
     if from_text is None or to_text is None:
         at = _when(at_text, tz)
         found = run_async(
@@ -265,6 +296,7 @@ def rule_tests(path: Path) -> None:
 
 
 @main.command()
+@RULES_OPTION
 @click.option("--campaign", "campaign_id", help="Only this campaign.")
 @click.option("--rule", help="Only this rule.")
 @click.option("--since", "since_text", metavar="WHEN", help="Only rows at or after WHEN.")
@@ -272,18 +304,26 @@ def rule_tests(path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @handles_errors
 def audit(
-    campaign_id: str | None, rule: str | None, since_text: str | None, limit: int, as_json: bool
+    rules_path: Path | None,
+    campaign_id: str | None,
+    rule: str | None,
+    since_text: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
-    """The audit trail, newest first."""
+    """The audit trail, newest first; times in the rules' zone."""
     from lifecycle.console import read_audit
 
-    settings = _settings()
-    since = _when(since_text, _rules_zone(settings)) if since_text else None
+    settings = _settings(rules_path)
+    tz = _rules_zone(settings)
+    since = _when(since_text, tz) if since_text else None
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
     )
     for row in rows:
-        click.echo(json.dumps(row.to_json()) if as_json else output.audit_line(row))
+        click.echo(
+            json.dumps(output.audit_to_json(row, tz)) if as_json else output.audit_line(row, tz)
+        )
 
 
 @main.command()
@@ -297,21 +337,24 @@ def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
 
     settings = _settings(rules_path)
     ruleset = load_rules(settings.rules)
+    _zone_logs(settings, ruleset.timezone)
     at = _when(at_text, ruleset.timezone)
     click.echo(run_async(explain_campaign(settings, ruleset, campaign_id, at)))
 
 
 @main.command()
 @click.argument("campaign_id")
+@RULES_OPTION
 @click.option("--until", "until_text", metavar="WHEN", required=True)
 @click.option("--reason", required=True, help="Shown in `why` and the audit trail.")
 @handles_errors
-def hold(campaign_id: str, until_text: str, reason: str) -> None:
-    """Keep every rule's hands off a campaign until WHEN."""
+def hold(campaign_id: str, rules_path: Path | None, until_text: str, reason: str) -> None:
+    """Keep every rule's hands off a campaign until WHEN (read in the rules' zone)."""
     from lifecycle.console import with_store
 
-    settings = _settings()
-    until = _when(until_text, _rules_zone(settings))
+    settings = _settings(rules_path)
+    tz = _rules_zone(settings)
+    until = _when(until_text, tz)
     now = SystemClock().now()
     run_async(
         with_store(
@@ -319,7 +362,7 @@ def hold(campaign_id: str, until_text: str, reason: str) -> None:
             lambda s: s.add_hold(campaign_id=campaign_id, until=until, reason=reason, at=now),
         )
     )
-    click.echo(f"held {campaign_id} until {until.isoformat()}: {reason}")
+    click.echo(f"held {campaign_id} until {format_instant(until, tz)}: {reason}")
 
 
 @main.command()
@@ -336,15 +379,17 @@ def release(campaign_id: str) -> None:
 
 
 @main.command()
+@RULES_OPTION
 @handles_errors
-def holds() -> None:
-    """List the holds in force."""
+def holds(rules_path: Path | None) -> None:
+    """List the holds in force; times in the rules' zone."""
     from lifecycle.console import with_store
 
-    settings = _settings()
+    settings = _settings(rules_path)
+    tz = _rules_zone(settings)
     now = SystemClock().now()
     for item in run_async(with_store(settings, lambda s: s.holds(at=now))):
-        click.echo(f"{item.campaign_id}  until {item.until.isoformat()}  {item.reason}")
+        click.echo(output.hold_line(item, tz))
 
 
 @main.command()

@@ -85,13 +85,6 @@ def _wall_at(instant: datetime, *, now: datetime, speed: float) -> datetime:
     return datetime.now(UTC) + (instant - now) / speed
 
 
-def ensure_utc(value: datetime) -> datetime:
-    """Aware UTC; a naive datetime is refused rather than guessed."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} has no offset")
-    return value.astimezone(UTC)
-
-
 def stoppable_sleep(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
     """A sleep that raises Interrupted as soon as `stop` is set (or at once, if it is).
 

@@ -238,7 +238,7 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo
         )
     rows = await store.audit(campaign_id=campaign_id, limit=10)
     lines.append("audit trail (newest first):" if rows else "no audit rows")
-    lines += [f"  {audit_line(row)}" for row in rows]
+    lines += [f"  {audit_line(row, tz)}" for row in rows]
     statuses = await store.status_timeline(campaign_id, limit=10)
     if statuses:
         lines.append("status history (newest first):")

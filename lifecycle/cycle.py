@@ -32,6 +32,7 @@ from lifecycle.errors import (
     RateLimited,
     StoreUnavailable,
 )
+from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Plan, Skip
 from lifecycle.rules import Ruleset
@@ -192,7 +193,7 @@ class Reconciler:
             len(plan.skipped),
             sent,
             failed,
-            plan.next_wakeup.isoformat() if plan.next_wakeup else "none",
+            format_instant(plan.next_wakeup, ruleset.timezone) if plan.next_wakeup else "none",
         )
         return TickReport(
             at=now,
@@ -296,7 +297,8 @@ class Reconciler:
         wanted = (decision.rule, decision.steps, decision.mode)
         if any((d.rule, d.steps, d.mode) == wanted for d in again.decisions):
             return True
-        log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, now)
+        at = format_instant(now, work.ruleset.timezone)
+        log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, at)
         return False
 
     async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:

@@ -33,6 +33,7 @@ from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
+from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
@@ -305,7 +306,8 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
         log.error("retention pass failed: %s", exc)
         return
     if removed:
-        log.info("retention: removed %d rows older than %s", removed, before.isoformat())
+        older = format_instant(before, reconciler.ruleset().timezone)
+        log.info("retention: removed %d rows older than %s", removed, older)
 
 
 async def _once(reconciler: Reconciler) -> int:

@@ -1,4 +1,8 @@
-"""How plans and audit rows look on a terminal and in JSON (DESIGN.md §4). Pure formatting."""
+"""How plans and audit rows look on a terminal and in JSON (DESIGN.md §4). Pure formatting.
+
+Every instant a person reads is in the rules' zone with its offset (`instant.format_instant`),
+on screens and in JSON alike: one `why` screen never mixes zones.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lifecycle.engine import Timeline, TimelineEntry
-from lifecycle.model import Plan
+from lifecycle.instant import format_instant
+from lifecycle.model import Hold, Plan
 from lifecycle.store import AuditRow
 
 
 def local_iso(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+    return format_instant(value, tz) if value else None
 
 
 def plan_to_json(plan: Plan, tz: ZoneInfo) -> dict[str, Any]:
@@ -105,7 +110,7 @@ def timeline_to_text(timeline: Timeline, tz: ZoneInfo) -> str:
 
 
 def _entry_line(entry: TimelineEntry, tz: ZoneInfo) -> str:
-    at = entry.at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M:%S")
+    at = f"{entry.at.astimezone(tz):%a} {format_instant(entry.at, tz)}"
     who = f"{entry.campaign_id} {entry.campaign_name!r}"
     moved = f"{entry.status_before.value} → {entry.status_after.value}"
     if entry.kind == "exotel":
@@ -119,9 +124,19 @@ def _entry_line(entry: TimelineEntry, tz: ZoneInfo) -> str:
     return f"{at}  action   {who}  {action} by {entry.rule} [{steps}] {moved}: {entry.reason}"
 
 
-def audit_line(row: AuditRow) -> str:
+def audit_to_json(row: AuditRow, tz: ZoneInfo) -> dict[str, Any]:
+    """The `audit --json` object: the store's row, its instant in the rules' zone (to the
+    microsecond, as stored: rows a moment apart keep their order)."""
+    return {**row.to_json(), "at": row.at.astimezone(tz).isoformat()}
+
+
+def hold_line(hold: Hold, tz: ZoneInfo) -> str:
+    return f"{hold.campaign_id}  until {format_instant(hold.until, tz)}  {hold.reason}"
+
+
+def audit_line(row: AuditRow, tz: ZoneInfo) -> str:
     parts = [
-        row.at.isoformat(timespec="seconds"),
+        format_instant(row.at, tz),
         row.campaign_id,
         row.rule or "-",
         str(row.step or "-"),

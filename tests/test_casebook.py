@@ -76,6 +76,9 @@ cases:
 def write(tmp_path: Path, text: str, *, name: str = "rules.test.yaml") -> Path:
     (tmp_path / "rules.yaml").write_text(DESIGN_RULES)
     (tmp_path / "design.yaml").write_text(DESIGN_RULES)
+    (tmp_path / "new-york.yaml").write_text(
+        DESIGN_RULES.replace("timezone: Asia/Kolkata", "timezone: America/New_York")
+    )
     path = tmp_path / name
     path.write_text(text)
     return path
@@ -116,6 +119,29 @@ def test_wall_times_are_read_in_the_rules_zone(tmp_path: Path) -> None:
     (record,) = morning.history.actions["c1"]
     assert record.at == datetime(2026, 11, 27, 19, 0, tzinfo=IST)
     assert book.cases[2].at == datetime(2026, 11, 27, 5, 30, tzinfo=UTC)  # unquoted ISO
+
+
+def test_wall_times_across_dst_are_read_as_plan_at_reads_them(tmp_path: Path) -> None:
+    """The skipped hour is the first instant after the jump; the repeated hour its first
+    pass: `instant.from_wall`, the same reading as `plan --at`."""
+    book = load_casebook(write(tmp_path, DST_CASES))
+    skipped, repeated = (case.at for case in book.cases)
+    assert skipped == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 03:00 EDT
+    assert repeated == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first pass
+
+
+DST_CASES = """\
+rules: new-york.yaml
+cases:
+  - name: in the skipped hour
+    at: "2026-03-08 02:30"
+    campaign: {status: in-progress}
+    expect: none
+  - name: in the repeated hour
+    at: "2026-11-01 01:30"
+    campaign: {status: in-progress}
+    expect: none
+"""
 
 
 def test_a_failing_case_shows_the_case_and_the_engines_reasons(tmp_path: Path) -> None:

@@ -391,3 +391,76 @@ def test_check_names_the_file_and_the_place_of_bytes_that_are_not_utf8(tmp_path:
         f"{latin1}:3:14: not UTF-8 text: byte 0xe9 (invalid continuation byte); "
         "save the file as UTF-8"
     ]
+
+
+def test_every_screen_a_person_reads_is_in_the_rules_zone(
+    live: LiveSim, env: dict[str, str]
+) -> None:
+    """`hold`, `holds`, `audit`, `why` and the daemon's log lines all write instants in the
+    rules' zone (Asia/Kolkata) with the offset; none in UTC."""
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    ended = live.ids["ended"]
+    until = SystemClock().now().replace(microsecond=0) + timedelta(days=2)
+    typed = until.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z")
+    held = lifecycle("hold", ended, "--until", typed, "--reason", "asked", env=env)
+    shown = until.astimezone(MUMBAI).isoformat()
+    assert held.stdout == f"held {ended} until {shown}: asked\n", held.stderr
+    assert lifecycle("holds", env=env).stdout == f"{ended}  until {shown}  asked\n"
+
+    ran = lifecycle("run", "--once", env=env)  # text logs, DEBUG
+    assert ran.returncode == 0, ran.stderr
+    stamps = [line.split(" ", 1)[0] for line in ran.stderr.splitlines() if line[:2] == "20"]
+    assert stamps and all(stamp.endswith("+05:30") for stamp in stamps), ran.stderr
+    assert "next wake-up 20" in ran.stderr and "+00:00" not in ran.stderr
+
+    audit = lifecycle("audit", env=env).stdout.splitlines()
+    assert audit and all(line[:25].endswith("+05:30") for line in audit), audit
+    assert f"held until {shown}: asked" in "\n".join(audit)
+    rows = [json.loads(line) for line in lifecycle("audit", "--json", env=env).stdout.splitlines()]
+    assert rows and all(row["at"].endswith("+05:30") for row in rows)
+    since = lifecycle("audit", "--since", "-1h", "--json", env=env).stdout.splitlines()
+    assert len(since) == len(rows)
+
+    why = lifecycle("why", ended, env=env)
+    assert why.returncode == 0, why.stderr
+    assert f"held until {shown}: asked" in why.stdout
+    assert "+05:30" in why.stdout and "+00:00" not in why.stdout and "Z " not in why.stdout
+
+
+def test_when_is_read_in_the_rules_zone_in_every_form(live: LiveSim, env: dict[str, str]) -> None:
+    """`19:00` is the next 19:00 in the rules' zone; `+1d12h` takes the rules' duration grammar."""
+    nineteen = json.loads(lifecycle("plan", "--json", "--at", "19:00", env=env).stdout)["at"]
+    assert nineteen.endswith("T19:00:00+05:30")
+    later = lifecycle("plan", "--json", "--at", "+1d12h", env=env)
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["at"].endswith("+05:30")
+    monday = json.loads(lifecycle("plan", "--json", "--at", "mon 09:30", env=env).stdout)["at"]
+    assert datetime.fromisoformat(monday).weekday() == 0 and monday.endswith("T09:30:00+05:30")
+    bad = lifecycle("plan", "--at", "next friday", env=env)
+    assert bad.returncode == 2 and "cannot read 'next friday' as a time" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit"],
+        ["audit", "--json"],
+        ["holds"],
+        ["hold", "c1", "--until", "19:00", "--reason", "x"],
+    ],
+)
+def test_unreadable_rules_are_an_error_not_a_silent_utc(args: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "rules.yaml"
+    env = {
+        **os.environ,
+        "LIFECYCLE_RULES": str(missing),
+        "LIFECYCLE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+    }
+    done = lifecycle(*args, env=env)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"lifecycle: times are read and shown in the zone of the rules, and {missing} cannot "
+        "be read (fix it, or name a good file with --rules):",
+        f"{missing}:1:1: cannot read rules file: No such file or directory",
+    ]
+    assert done.stdout == ""

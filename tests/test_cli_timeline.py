@@ -132,12 +132,12 @@ def test_campaign_filter_and_text_output(
     header, *lines = done.stdout.splitlines()
     assert header.startswith(f"timeline {FRI} → 2026-11-30T15:00:00+05:30 (ruleset sha256:")
     assert lines == [
-        f"Mon 2026-11-30 10:00:00  exotel   {ids['new']} 'new'  created → in-progress: "
+        f"Mon 2026-11-30T10:00:00+05:30  exotel   {ids['new']} 'new'  created → in-progress: "
         "send_at 2026-11-30T10:00:00+05:30 reached: Exotel starts dialling",
-        f"Mon 2026-11-30 13:00:00  action   {ids['new']} 'new'  pause by "
+        f"Mon 2026-11-30T13:00:00+05:30  action   {ids['new']} 'new'  pause by "
         "pause-outside-business-hours [pause] in-progress → paused: status is in-progress; "
         "outside business-hours (closed since 13:00 Asia/Kolkata, opens 14:00)",
-        f"Mon 2026-11-30 14:00:00  action   {ids['new']} 'new'  resume by "
+        f"Mon 2026-11-30T14:00:00+05:30  action   {ids['new']} 'new'  resume by "
         "resume-in-business-hours [resume] paused → in-progress: status is paused; inside "
         "business-hours until 19:00 Asia/Kolkata; paused by pause-outside-business-hours at "
         "2026-11-30T13:00:00+05:30",

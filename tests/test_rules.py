@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lifecycle.errors import RulesError
+from lifecycle.instant import format_duration, parse_duration
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules import ManualChange, check_rules, load_rules, parse_rules
-from lifecycle.rules.duration import format_duration, parse_duration
 from tests.rulebook import DESIGN_RULES, IST
 
 FIXTURES = Path(__file__).parent / "rules"

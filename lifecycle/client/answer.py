@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lifecycle.errors import ApiAnswerInvalid
+from lifecycle.instant import parse_instant
 from lifecycle.model import CallCounts, Campaign, CountSource, Status
 
 log = logging.getLogger("lifecycle.client")
@@ -246,21 +247,21 @@ def _timestamp(data: Mapping[str, object], name: str, campaign_id: str) -> datet
     value = data.get(key)
     if value is None or value == "":
         return None
-    parsed = _parse_rfc3339(value)
+    parsed = _instant(value)
     if parsed is None:
         log.warning("campaign %s: ignoring unreadable %s %r", campaign_id, name, value)
     return parsed
 
 
-def _parse_rfc3339(value: object) -> datetime | None:
+def _instant(value: object) -> datetime | None:
+    """RFC 3339 with an offset, or None: without one the instant is unknown, and a guessed
+    zone would shift every rule."""
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        return parse_instant(value)
     except ValueError:
         return None
-    # No offset means we cannot know the instant: a guessed zone would shift every rule.
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _counts(raw: object) -> dict[str, int]:

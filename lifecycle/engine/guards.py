@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from lifecycle.instant import format_duration
 from lifecycle.model import ACTION_GOAL, TRANSITIONS, Action, ActionRecord, Campaign
 from lifecycle.rules import FlapGuard, ManualChange, Rule, Ruleset
 from lifecycle.rules.conditions import Facts
-from lifecycle.rules.duration import format_duration
 
 _SWINGS = (Action.PAUSE, Action.RESUME)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from lifecycle.engine.budget import Budget
 from lifecycle.engine.guards import Situation, objection
 from lifecycle.engine.wakeup import next_wakeup
+from lifecycle.instant import to_utc
 from lifecycle.model import (
     ACTION_GOAL,
     Action,
@@ -54,7 +55,7 @@ def plan(
     `dry_run` turns every decision's mode to dry-run (the global `--dry-run`); limits
     still apply as they would when enforcing, so the plan shows what would happen.
     """
-    _require_aware(now)
+    now = to_utc(now)  # a naive `now` is refused
     moments = moments_at(ruleset, now)
     budget = Budget(ruleset.max_actions_per_tick)
     decisions: list[Decision] = []
@@ -76,7 +77,7 @@ def explain(
 ) -> list[RuleVerdict]:
     """Every rule's verdict on `campaign` at `now`, in file order; the reason names the
     first condition that failed, or what matched."""
-    _require_aware(now)
+    now = to_utc(now)  # a naive `now` is refused
     facts = Facts(campaign, history, now, ruleset.timezone, moments_at(ruleset, now))
     verdicts = ((rule, rule.condition.evaluate(facts)) for rule in ruleset.rules)
     return [RuleVerdict(rule.name, v.matched, v.reason) for rule, v in verdicts]
@@ -85,11 +86,6 @@ def explain(
 def moments_at(ruleset: Ruleset, now: datetime) -> Mapping[str, Moment]:
     """Each calendar's state at `now`, computed once per tick rather than per campaign."""
     return {name: Moment.of(cal, now) for name, cal in ruleset.calendars.items()}
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None:
-        raise ValueError(f"naive datetime {now.isoformat()} has no offset")
 
 
 def _judge(facts: Facts, ruleset: Ruleset, *, dry_run: bool) -> list[Decision | Skip]:

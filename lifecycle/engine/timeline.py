@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from lifecycle.engine.planner import plan
+from lifecycle.instant import format_instant
 from lifecycle.model import (
     TRANSITIONS,
     Action,
@@ -110,7 +111,7 @@ class Move:
     mark: datetime
 
     def describe(self, tz: tzinfo) -> str:
-        mark = self.mark.astimezone(tz).isoformat(timespec="seconds")
+        mark = format_instant(self.mark, tz)
         if self.cause == "send_at":
             return f"send_at {mark} reached: Exotel starts dialling"
         if self.target == Status.CANCELED:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from lifecycle.instant import to_utc
 from lifecycle.rules.holiday import HolidayBook, HolidaySpec
 from lifecycle.rules.timewindow import (
     DateKey,
@@ -90,14 +91,6 @@ class CalendarSpec(BaseModel):
         )
 
 
-def _aware_utc(value: datetime) -> datetime:
-    """Aware UTC; a naive instant is refused rather than guessed (as `clock.ensure_utc`,
-    repeated here because rules may import only the model)."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} has no offset")
-    return value.astimezone(UTC)
-
-
 def _weekly(spec: Mapping[str, list[str]]) -> tuple[tuple[TimeRange, ...], ...]:
     days: list[list[TimeRange]] = [[] for _ in range(7)]
     for key, texts in spec.items():
@@ -138,14 +131,14 @@ class Calendar:
 
     def is_open(self, at: datetime) -> bool:
         """Whether the calendar is open at the aware instant `at`."""
-        wall = _aware_utc(at).astimezone(self.tz).replace(tzinfo=None)
+        wall = to_utc(at).astimezone(self.tz).replace(tzinfo=None)
         # A range reaches at most a day past the date it starts on.
         walls = self._walls(wall.date() - _DAY, wall.date())
         return any(start <= wall < end for start, end in walls)
 
     def open_intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The open stretches `[a, b)` within `[start, end)`: sorted, merged, UTC, clipped."""
-        start, end = _aware_utc(start), _aware_utc(end)
+        start, end = to_utc(start), to_utc(end)
         if start >= end:
             return []
         # Two days back catches ranges that began the day before, even across a fold.
@@ -156,7 +149,7 @@ class Calendar:
     def next_change(self, after: datetime, *, horizon: timedelta = _HORIZON) -> datetime | None:
         """The first instant strictly after `after` at which `is_open` flips, in UTC;
         None when it does not flip within `horizon` (an always-closed calendar)."""
-        after = _aware_utc(after)
+        after = to_utc(after)
         limit = after + horizon
         low = after - _DAY
         while low < limit:
@@ -172,7 +165,7 @@ class Calendar:
     ) -> datetime | None:
         """The last instant at or before `before` at which `is_open` flipped, in UTC;
         None when it did not flip within `horizon` before it."""
-        before = _aware_utc(before)
+        before = to_utc(before)
         floor = before - horizon
         high = before + _DAY
         while high > floor:

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from typing import Protocol
 
+from lifecycle.instant import format_duration, format_instant
 from lifecycle.model import Action, Campaign, History, SinceBasis, Status, StatusStart
 from lifecycle.rules.calendar import Calendar
-from lifecycle.rules.duration import format_duration
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Facts:
     moments: Mapping[str, Moment] = dataclasses.field(default_factory=dict)
 
     def show(self, instant: datetime) -> str:
-        return instant.astimezone(self.tz).isoformat(timespec="seconds")
+        return format_instant(instant, self.tz)
 
     def moment(self, calendar: Calendar) -> Moment:
         known = self.moments.get(calendar.name)

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
+from lifecycle.instant import parse_duration
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules.calendar import CalendarSpec, parse_zone
-from lifecycle.rules.duration import parse_duration
 
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from aiohttp import web
 
-from lifecycle.clock import Clock, SystemClock, ensure_utc
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.instant import to_utc
 from lifecycle.model import Action, Status, is_legal
 
 from .bodies import NUMBERS_PER_LIST, CampaignSpec, Update
@@ -76,7 +77,7 @@ class Simulator:
         """
         _check_campaign_args(numbers=numbers, done=done, cpm=throttle_cpm, ratio=failure_ratio)
         now = self.clock.now()
-        created = ensure_utc(date_created) if date_created else now
+        created = to_utc(date_created) if date_created else now
         campaign_id = campaign_id or self.new_id()
         if campaign_id in self._campaigns:
             raise ValueError(f"campaign {campaign_id} already exists")
@@ -89,11 +90,11 @@ class Simulator:
             throttle_cpm=throttle_cpm,
             failure_ratio=failure_ratio,
             date_created=created,
-            date_updated=ensure_utc(date_updated) if date_updated else created,
+            date_updated=to_utc(date_updated) if date_updated else created,
             status=status,
             as_of=now,
-            send_at=ensure_utc(send_at) if send_at else None,
-            end_at=ensure_utc(end_at) if end_at else None,
+            send_at=to_utc(send_at) if send_at else None,
+            end_at=to_utc(end_at) if end_at else None,
             custom_field=custom_field,
             lists=(self.new_id(),),
             dialled_before=done,

@@ -11,6 +11,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from lifecycle.instant import parse_iso
 from lifecycle.model import Status
 
 from .campaign import SimCampaign
@@ -48,7 +49,7 @@ def from_rfc3339(raw: object, field_name: str) -> datetime:
     if not isinstance(raw, str):
         raise Refusal(400, f"{field_name} must be an RFC 3339 string")
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = parse_iso(raw)
     except ValueError:
         raise Refusal(400, f"{field_name} is not RFC 3339: {raw!r}") from None
     if value.tzinfo is None:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
+from lifecycle.instant import to_utc
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """An instant, stored as UTC and always returned timezone-aware in UTC.
@@ -24,9 +26,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} has no offset")
-        utc = value.astimezone(UTC)
+        utc = to_utc(value)
         # SQLite formats the wall-clock fields and ignores tzinfo: hand it plain UTC fields.
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
