@@ -54,7 +54,7 @@ _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
 
 
-class RulesFile:
+class RulesInForce:
     """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
     a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
 
@@ -105,7 +105,7 @@ class TickJob:
     """The scheduler's one job that runs ticks (`max_instances=1`: never two at once)."""
 
     reconciler: Reconciler
-    rules: RulesFile
+    rules: RulesInForce
     scheduler: AsyncIOScheduler
     poll: timedelta  # real time, as LIFECYCLE_POLL_SECONDS says
     _in_flight: asyncio.Task[None] | None = None
@@ -208,7 +208,7 @@ async def run_daemon(
 ) -> int:
     """The daemon's whole life. Returns the process exit code."""
     metrics = Metrics()
-    rules = RulesFile(settings.rules, metrics)
+    rules = RulesInForce(settings.rules, metrics)
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         store = await Store.connect(settings.database_url.get_secret_value())
@@ -250,7 +250,7 @@ async def _serve(
     settings: Settings,
     options: DaemonOptions,
     reconciler: Reconciler,
-    rules: RulesFile,
+    rules: RulesInForce,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
     ticks = TickJob(reconciler, rules, scheduler, poll=timedelta(seconds=settings.poll_seconds))
@@ -292,7 +292,7 @@ async def _serve(
     scheduler.shutdown(wait=False)
 
 
-async def _watch_rules(rules: RulesFile, ticks: TickJob) -> None:
+async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
     """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
     if rules.refresh():
         ticks.nudge("rules changed")

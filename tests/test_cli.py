@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lifecycle.clock import SystemClock
-from lifecycle.daemon import RulesFile
+from lifecycle.daemon import RulesInForce
 from lifecycle.metrics import Metrics
 from lifecycle.model import Status
 from lifecycle.simulator import Simulator, SimulatorConfig
@@ -372,7 +372,7 @@ def test_one_rules_file_has_one_identity_everywhere(
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert tested.stdout.splitlines()[-1] == f"1 cases: 1 passed, 0 failed ({crlf}, {identity})"
 
-    assert RulesFile(crlf, Metrics()).current.hash == identity
+    assert RulesInForce(crlf, Metrics()).current.hash == identity
 
     assert lifecycle("db", "upgrade", env=env).returncode == 0
     assert lifecycle("run", "--once", env=env).returncode == 0

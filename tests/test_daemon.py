@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle.client import ExotelClient
 from lifecycle.clock import Clock, FixedClock
 from lifecycle.cycle import Reconciler
-from lifecycle.daemon import DaemonOptions, RulesFile, TickJob, run_daemon
+from lifecycle.daemon import DaemonOptions, RulesInForce, TickJob, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
 from lifecycle.model import Outcome, Status
@@ -208,7 +208,7 @@ async def test_a_stream_of_nudges_runs_one_tick_soon_and_never_postpones_it(
         clock=clock,
     )  # fmt: skip
     scheduler = AsyncIOScheduler(timezone=UTC)  # not started: the test looks at the job only
-    ticks = TickJob(reconciler, RulesFile(RULES_FILE, Metrics()), scheduler, timedelta(hours=1))
+    ticks = TickJob(reconciler, RulesInForce(RULES_FILE, Metrics()), scheduler, timedelta(hours=1))
     ticks.add()
     job = scheduler.get_job("tick")
     job.modify(next_run_time=clock.to_wall(now + timedelta(hours=1)))  # as a tick leaves it
@@ -242,7 +242,7 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     shutil.copy(RULES_FILE, path)
     metrics = Metrics()
-    rules = RulesFile(path, metrics)
+    rules = RulesInForce(path, metrics)
     good = rules.current
 
     path.write_text(path.read_text().replace('"09:30-13:00"', "9:30-13:00").replace(
@@ -260,7 +260,7 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
 def test_the_ruleset_is_known_by_the_sha256_of_the_files_bytes(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_bytes(RULES_FILE.read_bytes())
-    rules = RulesFile(path, Metrics())
+    rules = RulesInForce(path, Metrics())
     assert rules.current.hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
     path.write_bytes(RULES_FILE.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
@@ -277,7 +277,7 @@ def test_a_bad_file_at_start_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("timezone: IST\nrules: []\n")
     with pytest.raises(RulesError) as caught:
-        RulesFile(path, Metrics())
+        RulesInForce(path, Metrics())
     assert all(str(p).startswith(f"{path}:") for p in caught.value.problems)
 
 

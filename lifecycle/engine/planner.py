@@ -30,7 +30,7 @@ from lifecycle.model import (
     path_to,
 )
 from lifecycle.rules import Rule, Ruleset
-from lifecycle.rules.conditions import Facts, Moment, Verdict
+from lifecycle.rules.conditions import Facts, Finding, Moment
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _judge(facts: Facts, ruleset: Ruleset, *, dry_run: bool) -> list[Decision | 
 
 
 def _decide(
-    rule: Rule, verdict: Verdict, steps: tuple[Action, ...], facts: Facts, *, dry_run: bool
+    rule: Rule, verdict: Finding, steps: tuple[Action, ...], facts: Facts, *, dry_run: bool
 ) -> Decision:
     campaign = facts.campaign
     return Decision(

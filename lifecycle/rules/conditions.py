@@ -56,10 +56,12 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """`unknown`: the facts cannot say (no honest failure rate, a time in status known only
-    as a lower bound below the minimum). An unknown verdict never matches, and `not:`
-    keeps it unknown rather than turning it into a match."""
+class Finding:
+    """What one condition finds on one campaign: matched or not, and why (the engine turns
+    a rule's findings into a `RuleVerdict`). `unknown`: the facts cannot say (no honest
+    failure rate, a time in status known only as a lower bound below the minimum). An
+    unknown finding never matches, and `not:` keeps it unknown rather than turning it
+    into a match."""
 
     matched: bool
     reason: str
@@ -67,7 +69,7 @@ class Verdict:
 
 
 class Condition(Protocol):
-    def evaluate(self, facts: Facts) -> Verdict: ...
+    def evaluate(self, facts: Facts) -> Finding: ...
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]: ...
 
@@ -88,35 +90,35 @@ def _words(values: tuple[str, ...] | frozenset[str]) -> str:
 class StatusIn(_Timeless):
     statuses: frozenset[Status]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         status = facts.campaign.status
         if status in self.statuses:
-            return Verdict(True, f"status is {status}")
+            return Finding(True, f"status is {status}")
         wanted = _words(frozenset(s.value for s in self.statuses))
-        return Verdict(False, f"status is {status}, rule wants {wanted}")
+        return Finding(False, f"status is {status}, rule wants {wanted}")
 
 
 @dataclass(frozen=True)
 class NameGlob(_Timeless):
     patterns: tuple[str, ...]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         name = facts.campaign.name
         for pattern in self.patterns:
             if fnmatchcase(name, pattern):
-                return Verdict(True, f"name {name!r} matches {pattern!r}")
-        return Verdict(False, f"name {name!r} does not match {_words(self.patterns)}")
+                return Finding(True, f"name {name!r} matches {pattern!r}")
+        return Finding(False, f"name {name!r} does not match {_words(self.patterns)}")
 
 
 @dataclass(frozen=True)
 class NameRegex(_Timeless):
     pattern: re.Pattern[str]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         name = facts.campaign.name
         found = self.pattern.search(name) is not None
         verb = "matches" if found else "does not match"
-        return Verdict(found, f"name {name!r} {verb} /{self.pattern.pattern}/")
+        return Finding(found, f"name {name!r} {verb} /{self.pattern.pattern}/")
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,12 @@ class FieldIn(_Timeless):
     field: str
     values: tuple[str, ...]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         actual = str(getattr(facts.campaign, self.field))
         if actual in self.values:
-            return Verdict(True, f"{self.field} is {actual!r}")
+            return Finding(True, f"{self.field} is {actual!r}")
         wanted = " or ".join(repr(v) for v in self.values)
-        return Verdict(False, f"{self.field} is {actual!r}, rule wants {wanted}")
+        return Finding(False, f"{self.field} is {actual!r}, rule wants {wanted}")
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,11 @@ class CustomField(_Timeless):
     text: str
     whole: bool  # equals (True) or contains (False)
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         actual = facts.campaign.custom_field
         found = actual == self.text if self.whole else self.text in actual
         verbs = ("equals", "does not equal") if self.whole else ("contains", "does not contain")
-        return Verdict(found, f"custom_field {actual!r} {verbs[not found]} {self.text!r}")
+        return Finding(found, f"custom_field {actual!r} {verbs[not found]} {self.text!r}")
 
 
 def _instant(campaign: Campaign, field: str) -> datetime | None:
@@ -157,13 +159,13 @@ class InstantPassed:
 
     field: str
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         at = _instant(facts.campaign, self.field)
         if at is None:
-            return Verdict(False, f"no {self.field}")
+            return Finding(False, f"no {self.field}")
         if at <= facts.now:
-            return Verdict(True, f"{self.field} {facts.show(at)} passed")
-        return Verdict(False, f"{self.field} {facts.show(at)} not passed")
+            return Finding(True, f"{self.field} {facts.show(at)} passed")
+        return Finding(False, f"{self.field} {facts.show(at)} not passed")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         at = _instant(facts.campaign, self.field)
@@ -178,14 +180,14 @@ class InstantWithin:
     field: str
     window: timedelta
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         at = _instant(facts.campaign, self.field)
         if at is None:
-            return Verdict(False, f"no {self.field}")
+            return Finding(False, f"no {self.field}")
         span = format_duration(self.window)
         if facts.now <= at <= facts.now + self.window:
-            return Verdict(True, f"{self.field} {facts.show(at)} is within the next {span}")
-        return Verdict(False, f"{self.field} {facts.show(at)} is not within the next {span}")
+            return Finding(True, f"{self.field} {facts.show(at)} is within the next {span}")
+        return Finding(False, f"{self.field} {facts.show(at)} is not within the next {span}")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         at = _instant(facts.campaign, self.field)
@@ -200,14 +202,14 @@ class Age:
 
     minimum: timedelta
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         created = facts.campaign.date_created
         if created is None:
-            return Verdict(False, "no date_created")
+            return Finding(False, "no date_created")
         age = facts.now - created
         held = age >= self.minimum
         sign = "≥" if held else "<"
-        return Verdict(held, f"created {format_duration(age)} ago ({sign} {_min(self.minimum)})")
+        return Finding(held, f"created {format_duration(age)} ago ({sign} {_min(self.minimum)})")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         if facts.campaign.date_created is not None:
@@ -233,11 +235,11 @@ class InStatusFor:
         history = facts.history
         return history.status_start(facts.campaign, trust_date_updated=self.trust_date_updated)
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         start, status = self.start(facts), facts.campaign.status
         if start is None:
             reason = f"{status} since an unknown time: {self._unknown(facts)}"
-            return Verdict(False, reason, unknown=True)
+            return Finding(False, reason, unknown=True)
         spent = facts.now - start.at
         held = spent >= self.minimum
         sign = "≥" if held else "<"
@@ -245,11 +247,11 @@ class InStatusFor:
         if start.basis == SinceBasis.FIRST_SEEN:
             # A lower bound below the minimum says nothing about the true time: unknown.
             reason = f"{status} for ≥ {span}, first seen {facts.show(start.at)}"
-            return Verdict(held, reason, unknown=not held)
+            return Finding(held, reason, unknown=not held)
         if start.basis == SinceBasis.DATE_UPDATED:
             trusted = "from date_updated, trusted by the rules file"
-            return Verdict(held, f"{status} since {facts.show(start.at)} ({trusted}): {span}")
-        return Verdict(held, f"{status} for {span}")
+            return Finding(held, f"{status} since {facts.show(start.at)} ({trusted}): {span}")
+        return Finding(held, f"{status} for {span}")
 
     def _unknown(self, facts: Facts) -> str:
         if self.trust_date_updated:
@@ -268,21 +270,21 @@ class PausedBy(_Timeless):
 
     rule: str
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         if facts.campaign.status != Status.PAUSED:
-            return Verdict(False, f"status is {facts.campaign.status}, not paused by {self.rule}")
+            return Finding(False, f"status is {facts.campaign.status}, not paused by {self.rule}")
         last = facts.history.last_action(facts.campaign.id)
         if last is None:
-            return Verdict(False, "paused, but not by this daemon (paused by hand)")
+            return Finding(False, "paused, but not by this daemon (paused by hand)")
         if last.step != Action.PAUSE:
-            return Verdict(False, f"paused by hand after our {last.step} at {facts.show(last.at)}")
+            return Finding(False, f"paused by hand after our {last.step} at {facts.show(last.at)}")
         if last.rule != self.rule:
-            return Verdict(False, f"paused by rule {last.rule}, not {self.rule}")
+            return Finding(False, f"paused by rule {last.rule}, not {self.rule}")
         since = facts.history.status_since.get(facts.campaign.id)
         if last.done_at is not None and since is not None and since > last.done_at:
             # Paused again after our pause took effect: someone resumed and re-paused it.
-            return Verdict(False, f"paused by hand at {facts.show(since)}, after our pause")
-        return Verdict(True, f"paused by {self.rule} at {facts.show(last.at)}")
+            return Finding(False, f"paused by hand at {facts.show(since)}, after our pause")
+        return Finding(True, f"paused by {self.rule} at {facts.show(last.at)}")
 
 
 @dataclass(frozen=True)
@@ -295,20 +297,20 @@ class FailureRate(_Timeless):
     above: float
     min_calls: int
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         counts = facts.campaign.counts
         unknown = counts.unknown_because()
         if unknown is not None:
-            return Verdict(False, f"failure rate unknown: {unknown}", unknown=True)
+            return Finding(False, f"failure rate unknown: {unknown}", unknown=True)
         done, rate = counts.done or 0, counts.failure_rate
         if rate is None:
-            return Verdict(False, "no calls done yet")
+            return Finding(False, "no calls done yet")
         if done < self.min_calls:
-            return Verdict(False, f"only {done} calls done (< {self.min_calls} needed)")
+            return Finding(False, f"only {done} calls done (< {self.min_calls} needed)")
         held = rate > self.above
         sign = ">" if held else "≤"
         where = f"from {counts.source}"
-        return Verdict(
+        return Finding(
             held, f"failure rate {rate:.0%} over {done} calls ({sign} {self.above:.0%}, {where})"
         )
 
@@ -325,7 +327,7 @@ class Counter(_Timeless):
     op: str  # "above", "below" or "equals"
     value: int
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         reported = facts.campaign.counter(self.key)
         actual = 0 if reported is None else reported
         held = {
@@ -336,8 +338,8 @@ class Counter(_Timeless):
         symbol = _SYMBOLS[self.op]
         shown = f"{actual}" if reported is not None else "0 (not reported)"
         if held:
-            return Verdict(True, f"{self.key} is {shown} ({symbol} {self.value})")
-        return Verdict(False, f"{self.key} is {shown}, rule wants {symbol} {self.value}")
+            return Finding(True, f"{self.key} is {shown} ({symbol} {self.value})")
+        return Finding(False, f"{self.key} is {shown}, rule wants {symbol} {self.value}")
 
 
 @dataclass(frozen=True)
@@ -347,9 +349,9 @@ class Window:
     calendar: Calendar
     inside: bool
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         moment = facts.moment(self.calendar)
-        return Verdict(moment.is_open == self.inside, self.describe(moment, facts.now))
+        return Finding(moment.is_open == self.inside, self.describe(moment, facts.now))
 
     def describe(self, moment: Moment, now: datetime) -> str:
         cal = self.calendar
@@ -381,14 +383,14 @@ def _wall(instant: datetime, now: datetime, cal: Calendar, *, zone: bool = True)
 class AllOf:
     parts: tuple[Condition, ...]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         reasons: list[str] = []
         for part in self.parts:
-            verdict = part.evaluate(facts)
-            if not verdict.matched:
-                return verdict
-            reasons.append(verdict.reason)
-        return Verdict(True, "; ".join(reasons) or "matches every campaign")
+            finding = part.evaluate(facts)
+            if not finding.matched:
+                return finding
+            reasons.append(finding.reason)
+        return Finding(True, "; ".join(reasons) or "matches every campaign")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         for part in self.parts:
@@ -399,16 +401,16 @@ class AllOf:
 class AnyOf:
     parts: tuple[Condition, ...]
 
-    def evaluate(self, facts: Facts) -> Verdict:
+    def evaluate(self, facts: Facts) -> Finding:
         reasons: list[str] = []
         unknown = False
         for part in self.parts:
-            verdict = part.evaluate(facts)
-            if verdict.matched:
-                return verdict
-            reasons.append(verdict.reason)
-            unknown = unknown or verdict.unknown
-        return Verdict(False, f"none of: {'; '.join(reasons)}", unknown=unknown)
+            finding = part.evaluate(facts)
+            if finding.matched:
+                return finding
+            reasons.append(finding.reason)
+            unknown = unknown or finding.unknown
+        return Finding(False, f"none of: {'; '.join(reasons)}", unknown=unknown)
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         for part in self.parts:
@@ -421,11 +423,11 @@ class Not:
 
     inner: Condition
 
-    def evaluate(self, facts: Facts) -> Verdict:
-        verdict = self.inner.evaluate(facts)
-        if verdict.unknown:
-            return Verdict(False, f"not ({verdict.reason}): unknown", unknown=True)
-        return Verdict(not verdict.matched, f"not ({verdict.reason})")
+    def evaluate(self, facts: Facts) -> Finding:
+        finding = self.inner.evaluate(facts)
+        if finding.unknown:
+            return Finding(False, f"not ({finding.reason}): unknown", unknown=True)
+        return Finding(not finding.matched, f"not ({finding.reason})")
 
     def wakeups(self, facts: Facts) -> Iterator[datetime]:
         return self.inner.wakeups(facts)

@@ -15,7 +15,7 @@ from .bodies import NUMBERS_PER_LIST, CampaignSpec, Update
 from .campaign import SimCampaign, Stretch
 from .config import Fault, RequestRecord, SimulatorConfig
 from .faults import FaultQueue
-from .limiter import RateLimiter
+from .quota import Quota
 from .wire import IST, Refusal
 
 DEFAULT_CONFIG = SimulatorConfig()
@@ -43,7 +43,7 @@ class Simulator:
         self.requests: list[RequestRecord] = []
         self.faults = FaultQueue()
         per_minute = config.rate_per_minute
-        self.limiter = RateLimiter(per_minute) if per_minute is not None else None
+        self.quota = Quota(per_minute) if per_minute is not None else None
         self._campaigns: dict[str, SimCampaign] = {}
         # Two streams, so campaign ids don't depend on how many requests came first.
         self._ids = random.Random(f"{seed}:ids")

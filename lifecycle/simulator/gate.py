@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .config import Fault, RequestRecord
-from .limiter import Verdict
+from .quota import Admission
 from .wire import GATEWAY_PAGE, Refusal, envelope, failure_item, rest_exception
 
 if TYPE_CHECKING:
@@ -84,10 +84,10 @@ class Gate:
         config = self.sim.config
         return basic_credentials(request) == (config.api_key, config.api_token)
 
-    def _admit(self, request: web.Request) -> Verdict | None:
-        if self.sim.limiter is None:
+    def _admit(self, request: web.Request) -> Admission | None:
+        if self.sim.quota is None:
             return None
-        return self.sim.limiter.admit(self.sim.config.account_sid, self.sim.clock.now())
+        return self.sim.quota.admit(self.sim.config.account_sid, self.sim.clock.now())
 
     def _rate_limited(
         self, request: web.Request, retry_after: int | float, headers: dict[str, str]

@@ -1,4 +1,6 @@
-"""The Campaign API's request budget: a sliding 60-second window per account.
+"""The simulated server's request quota: a sliding 60-second window per account.
+
+(The client's own `RateLimiter` is the other side of this: it keeps us under a quota.)
 
 It counts on the simulator's clock, not the wall clock, so a test on a FixedClock gets a
 429 deterministically after `rate_per_minute` requests and recovers by advancing the clock.
@@ -15,7 +17,7 @@ WINDOW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Admission:
     """The limiter's answer for one request, with what the X-RateLimit-* headers say."""
 
     allowed: bool
@@ -32,14 +34,14 @@ class Verdict:
         }
 
 
-class RateLimiter:
+class Quota:
     """Admits at most `per_minute` requests per account in any 60 s; refusals don't count."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._seen: dict[str, deque[datetime]] = {}
 
-    def admit(self, account: str, now: datetime) -> Verdict:
+    def admit(self, account: str, now: datetime) -> Admission:
         seen = self._seen.setdefault(account, deque())
         while seen and seen[0] <= now - WINDOW:
             seen.popleft()
@@ -48,4 +50,4 @@ class RateLimiter:
             seen.append(now)
         reset = seen[0] + WINDOW if seen else now
         wait = 0 if allowed else max(1, math.ceil((reset - now).total_seconds()))
-        return Verdict(allowed, self.per_minute, self.per_minute - len(seen), reset, wait)
+        return Admission(allowed, self.per_minute, self.per_minute - len(seen), reset, wait)
