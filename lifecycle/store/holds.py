@@ -1,5 +1,7 @@
-"""Operator holds (no rule touches the campaign until `until`) and leases (one actor at a
-time per lease name, among daemons sharing a database)."""
+"""Operator holds and leader leases, as rows.
+
+A hold keeps every rule off a campaign until `until`; a lease lets one actor at a time
+act under its name, among daemons sharing a database."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pruning old rows. Unresolved intents and their audit rows are never pruned: they are
-what keeps a step from being sent twice."""
+"""Pruning old rows.
+
+Unresolved intents and their audit rows are never pruned: they are what keeps a step
+from being sent twice."""
 
 from __future__ import annotations
 

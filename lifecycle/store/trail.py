@@ -1,5 +1,6 @@
-"""The audit trail: one append-only row per thing that happened to a campaign, and the
-query behind `lifecycle audit`.
+"""The audit trail and the query behind `lifecycle audit`.
+
+One append-only row per thing that happened to a campaign.
 
 Rows are written for intents, outcomes, dry runs and skipped rules. A skipped row is not
 repeated while nothing changes: if the newest row for the same campaign and rule already
