@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.engine import Timeline, TimelineEntry
 from lifecycle.model import Plan
-from lifecycle.store import AuditRow
+from lifecycle.records import AuditRow
 
 
 def local_iso(value: datetime | None, tz: ZoneInfo) -> str | None:

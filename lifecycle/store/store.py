@@ -25,9 +25,9 @@ from lifecycle.model import (
     Outcome,
     Plan,
 )
+from lifecycle.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
 from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
 from lifecycle.store.database import make_engine, parse_url, translate_errors
-from lifecycle.store.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
 from lifecycle.store.tables import ticks
 
 _CLOSING = {Outcome.SUCCEEDED: "succeeded", Outcome.FAILED: "failed"}
