@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -18,15 +17,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from lifecycle import __doc__ as package_doc
-from lifecycle import output
-from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
-from lifecycle.rules import check_source, load_rules, read_rules
-from lifecycle.settings import Settings, load_settings
-from lifecycle.when import parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
+    from lifecycle.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,10 +91,14 @@ def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     return asyncio.run(coro)
 
 
 def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
+    from lifecycle.settings import load_settings
+
     if rules_path is not None:
         overrides["LIFECYCLE_RULES"] = rules_path
     settings = load_settings(**overrides)
@@ -109,6 +108,8 @@ def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
 
 def _rules_zone(settings: Settings) -> ZoneInfo:
     """Wall times on the command line are read in the rules' zone, as `plan --at` does."""
+    from lifecycle.rules import load_rules
+
     try:
         return load_rules(settings.rules).timezone
     except (RulesError, OSError):
@@ -116,6 +117,9 @@ def _rules_zone(settings: Settings) -> ZoneInfo:
 
 
 def _when(value: str | None, ruleset_tz: ZoneInfo) -> datetime:
+    from lifecycle.clock import SystemClock
+    from lifecycle.when import parse_when
+
     now = SystemClock().now()
     if value is None:
         return now
@@ -184,7 +188,9 @@ def plan(
     Read-only: sends no action, writes nothing. A timeline assumes each planned action
     succeeds and Exotel moves campaigns at send_at and end_at (docs/timeline.md).
     """
+    from lifecycle import output
     from lifecycle.console import plan_at, timeline_over
+    from lifecycle.rules import load_rules
 
     _check_period_options(at_text, from_text, to_text)
     settings = _settings(rules_path)
@@ -231,6 +237,9 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
 @handles_errors
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
+    from lifecycle.clock import SystemClock
+    from lifecycle.rules import check_source, read_rules
+
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
     source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
@@ -275,6 +284,7 @@ def audit(
     campaign_id: str | None, rule: str | None, since_text: str | None, limit: int, as_json: bool
 ) -> None:
     """The audit trail, newest first."""
+    from lifecycle import output
     from lifecycle.console import read_audit
 
     settings = _settings()
@@ -294,6 +304,7 @@ def audit(
 def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
     """Why a campaign was (or was not) acted on: rules, decisions, audit, holds."""
     from lifecycle.console import explain_campaign
+    from lifecycle.rules import load_rules
 
     settings = _settings(rules_path)
     ruleset = load_rules(settings.rules)
@@ -308,6 +319,7 @@ def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
 @handles_errors
 def hold(campaign_id: str, until_text: str, reason: str) -> None:
     """Keep every rule's hands off a campaign until WHEN."""
+    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
@@ -327,6 +339,7 @@ def hold(campaign_id: str, until_text: str, reason: str) -> None:
 @handles_errors
 def release(campaign_id: str) -> None:
     """Remove the hold on a campaign."""
+    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
@@ -339,6 +352,7 @@ def release(campaign_id: str) -> None:
 @handles_errors
 def holds() -> None:
     """List the holds in force."""
+    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
@@ -369,6 +383,8 @@ def simulator(
     counts: str,
 ) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
+    import asyncio
+
     from lifecycle.simulator import Simulator, SimulatorConfig, serve_forever
 
     _configure_logging("INFO")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lifecycle.errors import Interrupted
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Clock(Protocol):
@@ -77,6 +79,8 @@ def stoppable_sleep(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
     The daemon passes it wherever a wait is injectable (rate limiter, client retries), so
     SIGTERM ends every wait at once instead of after a `Retry-After` or a back-off.
     """
+
+    import asyncio  # here, not at the top: the CLI's `check` reads the clock, never sleeps
 
     async def sleep(seconds: float) -> None:
         if not stop.is_set():
