@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
 from lifecycle.client import ExotelClient, RequestOutcome
-from lifecycle.clock import Clock, SystemClock, stoppable_sleep
+from lifecycle.clock import Clock, SystemClock, stoppable_sleep, wall_now
 from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
 from lifecycle.metrics import Metrics
@@ -139,7 +139,7 @@ class Ticker:
         self.scheduler.add_job(
             self.tick,
             "date",
-            run_date=datetime.now(UTC) + real_delay,
+            run_date=wall_now() + real_delay,
             id=job_id,
             replace_existing=True,
             misfire_grace_time=None,
@@ -229,7 +229,7 @@ async def _serve(
         ticker.tick,
         "interval",
         seconds=settings.poll_seconds,
-        next_run_time=datetime.now(UTC),
+        next_run_time=wall_now(),
         id="poll",
         max_instances=1,
         coalesce=True,
