@@ -31,6 +31,7 @@ from lifecycle.daemon import RulesFile
 from lifecycle.metrics import Metrics
 from lifecycle.model import Status
 from lifecycle.simulator import Simulator, SimulatorConfig, running
+from lifecycle.store import Store
 
 ROOT = Path(__file__).parents[1]
 KEY, TOKEN = "key-5f1e0c9a7b", "token-c3d8e2f4a1"
@@ -290,6 +291,19 @@ def test_sigterm_stops_the_daemon_cleanly(
         assert secret not in out + err
 
 
+def upgraded(env: dict[str, str]) -> None:
+    """The test's database at the head revision, without starting a process for it."""
+
+    async def upgrade() -> None:
+        store = await Store.connect(env["LIFECYCLE_DATABASE_URL"])
+        try:
+            await store.upgrade()
+        finally:
+            await store.close()
+
+    asyncio.run(upgrade())
+
+
 def _in_two_hours() -> str:
     """An instant inside the day-long closure of `rules_closed_around`, as `--at` takes it."""
     at = SystemClock().now().astimezone(MUMBAI) + timedelta(hours=2)
@@ -323,7 +337,7 @@ def _wait_ready(port: int) -> bool:
 
 
 def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str]) -> None:
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     ended = live.ids["ended"]
     held = lifecycle("hold", ended, "--until", "+2d", "--reason", "customer asked", env=env)
     assert held.returncode == 0, held.stderr
@@ -346,7 +360,7 @@ def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str])
 
 
 def test_json_logs_say_what_was_done_and_why(live: LiveSim, env: dict[str, str]) -> None:
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     env = {**env, "LIFECYCLE_LOG_FORMAT": "json", "LIFECYCLE_LOG_LEVEL": "INFO"}
     done = lifecycle("run", "--once", env=env)
     assert done.returncode == 0
@@ -390,7 +404,7 @@ def test_one_rules_file_has_one_identity_everywhere(
 
     assert RulesFile(crlf, Metrics()).current.hash == identity
 
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     assert lifecycle("run", "--once", env=env).returncode == 0
     audit = lifecycle("audit", "--json", env=env)
     rows = [json.loads(line) for line in audit.stdout.splitlines()]
