@@ -165,6 +165,29 @@ def test_check_accepts_the_shipped_rules() -> None:
     assert done.stdout.startswith("rules.yaml: ok (5 rules, 1 calendars, 0 warnings, sha256:")
 
 
+# What `--version` and `check` must not load: each costs tenths of a second at start-up.
+HEAVY = {"sqlalchemy", "alembic", "aiohttp", "apscheduler", "prometheus_client", "asyncpg"}
+LOADED = """
+import runpy, sys
+sys.argv = ["lifecycle", *sys.argv[1:]]
+try:
+    runpy.run_module("lifecycle", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(*sorted({name.partition(".")[0] for name in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["check", "rules.yaml"]])
+def test_version_and_check_load_no_heavy_library(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.splitlines()[-1].split())
+    assert "lifecycle" in loaded and HEAVY & loaded == set()
+
+
 def test_check_reports_every_error_with_a_location(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(
