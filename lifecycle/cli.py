@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from lifecycle import __doc__ as package_doc
+from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
+from lifecycle.when import parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
@@ -117,9 +119,6 @@ def _rules_zone(settings: Settings) -> ZoneInfo:
 
 
 def _when(value: str | None, ruleset_tz: ZoneInfo) -> datetime:
-    from lifecycle.clock import SystemClock
-    from lifecycle.when import parse_when
-
     now = SystemClock().now()
     if value is None:
         return now
@@ -237,7 +236,6 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
 @handles_errors
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
-    from lifecycle.clock import SystemClock
     from lifecycle.rules import check_source, read_rules
 
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
@@ -319,7 +317,6 @@ def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
 @handles_errors
 def hold(campaign_id: str, until_text: str, reason: str) -> None:
     """Keep every rule's hands off a campaign until WHEN."""
-    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
@@ -339,7 +336,6 @@ def hold(campaign_id: str, until_text: str, reason: str) -> None:
 @handles_errors
 def release(campaign_id: str) -> None:
     """Remove the hold on a campaign."""
-    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
@@ -352,7 +348,6 @@ def release(campaign_id: str) -> None:
 @handles_errors
 def holds() -> None:
     """List the holds in force."""
-    from lifecycle.clock import SystemClock
     from lifecycle.console import with_store
 
     settings = _settings()
