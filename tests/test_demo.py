@@ -38,7 +38,9 @@ def test_demo_shows_each_rule_kind_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not all(e in out.read_text() for e in EXPECTED):
                 time.sleep(0.1)
-            trail = _trail(out.read_text())  # before Ctrl-C: the demo then removes its file
+            shown = all(e in out.read_text() for e in EXPECTED)
+            # Read before Ctrl-C: the demo then removes its file.
+            trail = _trail(out.read_text()) if shown else None
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=20)
         finally:
@@ -48,6 +50,7 @@ def test_demo_shows_each_rule_kind_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert not missing, text
     assert proc.returncode == 0, text
     assert "demo stopped" in text
+    assert trail is not None
     (paused,) = [line for line in text.splitlines() if "pause    diwali-greetings" in line]
     assert paused.startswith("Fri 19:"), paused
     (resumed,) = [line for line in text.splitlines() if "resume   diwali-greetings" in line]
