@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -18,15 +17,13 @@ from zoneinfo import ZoneInfo
 import click
 
 from lifecycle import __doc__ as package_doc
-from lifecycle import output
 from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
 from lifecycle.instant import format_instant, parse_when
-from lifecycle.rules import check_source, load_rules, read_rules
-from lifecycle.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
+    from lifecycle.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -112,10 +109,14 @@ def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     return asyncio.run(coro)
 
 
 def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
+    from lifecycle.settings import load_settings
+
     if rules_path is not None:
         overrides["LIFECYCLE_RULES"] = rules_path
     settings = load_settings(**overrides)
@@ -127,6 +128,8 @@ def _rules_zone(settings: Settings) -> ZoneInfo:
     """The rules' zone, in which a WHEN typed on the command line is read and every instant
     shown is written, log stamps included (from here on). Rules that cannot be read are an
     error with FILE:LINE:COL, never a silent switch to UTC."""
+    from lifecycle.rules import load_rules
+
     try:
         tz = load_rules(settings.rules).timezone
     except RulesError:
@@ -168,6 +171,7 @@ def main() -> None:
 def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     """Run the daemon (or one tick with --once)."""
     from lifecycle.daemon import DaemonOptions, run_daemon
+    from lifecycle.rules import load_rules
 
     settings = _settings(rules_path)
     _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
@@ -214,7 +218,9 @@ def plan(
     Read-only: sends no action, writes nothing. A timeline assumes each planned action
     succeeds and Exotel moves campaigns at send_at and end_at (docs/timeline.md).
     """
+    from lifecycle import output
     from lifecycle.console import plan_at, timeline_over
+    from lifecycle.rules import load_rules
 
     _check_period_options(at_text, from_text, to_text)
     settings = _settings(rules_path)
@@ -262,6 +268,8 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
 @handles_errors
 def check(path: Path | None, strict: bool) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
+    from lifecycle.rules import check_source, read_rules
+
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
     source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
@@ -312,6 +320,7 @@ def audit(
     as_json: bool,
 ) -> None:
     """The audit trail, newest first; times in the rules' zone."""
+    from lifecycle import output
     from lifecycle.console import read_audit
 
     settings = _settings(rules_path)
@@ -334,6 +343,7 @@ def audit(
 def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
     """Why a campaign was (or was not) acted on: rules, decisions, audit, holds."""
     from lifecycle.console import explain_campaign
+    from lifecycle.rules import load_rules
 
     settings = _settings(rules_path)
     ruleset = load_rules(settings.rules)
@@ -383,6 +393,7 @@ def release(campaign_id: str) -> None:
 @handles_errors
 def holds(rules_path: Path | None) -> None:
     """List the holds in force; times in the rules' zone."""
+    from lifecycle import output
     from lifecycle.console import with_store
 
     settings = _settings(rules_path)
@@ -414,6 +425,8 @@ def simulator(
     counts: str,
 ) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
+    import asyncio
+
     from lifecycle.simulator import Simulator, SimulatorConfig, serve_forever
 
     _configure_logging("INFO")

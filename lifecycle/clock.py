@@ -1,15 +1,22 @@
-"""Clocks. Code that needs "now" takes a Clock; only this module reads the wall clock."""
+"""Clocks. Code that needs "now" takes a Clock; only this module reads the wall clock.
+
+Ruff's banned-api list (TID251, pyproject.toml) refuses `datetime.now()`, `time.time()`
+and their kin everywhere else. Monotonic clocks (`time.monotonic`, `time.perf_counter`)
+stay free: they measure how long something took, never what time it is.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lifecycle.errors import Interrupted
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Clock(Protocol):
@@ -28,11 +35,20 @@ class Clock(Protocol):
         ...
 
 
+def wall_now() -> datetime:
+    """The real time of day, aware UTC: the one read of the wall clock in the package.
+
+    For what must be real even in the demo's fast clock: scheduler run dates, the
+    last-success timestamp Prometheus compares with its own time.
+    """
+    return datetime.now(UTC)
+
+
 class SystemClock:
     speed: float = 1.0
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return wall_now()
 
     def to_wall(self, instant: datetime) -> datetime:
         return instant
@@ -91,6 +107,8 @@ def stoppable_sleep(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
     The daemon passes it wherever a wait is injectable (rate limiter, client retries), so
     SIGTERM ends every wait at once instead of after a `Retry-After` or a back-off.
     """
+
+    import asyncio  # here, not at the top: the CLI's `check` reads the clock, never sleeps
 
     async def sleep(seconds: float) -> None:
         if not stop.is_set():

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, Slot
-from lifecycle.clock import Clock
+from lifecycle.clock import Clock, wall_now
 from lifecycle.errors import (
     ActionRejected,
     ApiError,
@@ -128,7 +128,7 @@ class Reconciler:
         result = "standby" if report.standby else ("ok" if report.ok else "error")
         self.metrics.ticks.labels(result=result).inc()
         if report.ok and not report.standby:
-            self.metrics.last_success.set(time.time())
+            self.metrics.last_success.set(wall_now().timestamp())
         return report
 
     async def _guarded(self, now: datetime) -> TickReport:

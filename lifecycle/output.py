@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from lifecycle.engine import Timeline, TimelineEntry
 from lifecycle.instant import format_instant
 from lifecycle.model import Hold, Plan
-from lifecycle.store import AuditRow
+from lifecycle.records import AuditRow
 
 
 def local_iso(value: datetime | None, tz: ZoneInfo) -> str | None:

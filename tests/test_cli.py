@@ -8,6 +8,7 @@ yesterday to tomorrow, so no window edge falls within a day of the test.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from lifecycle.daemon import RulesInForce
 from lifecycle.metrics import Metrics
 from lifecycle.model import Status
 from lifecycle.simulator import Simulator, SimulatorConfig
+from lifecycle.store import Store
 from tests.fixtures.sim import served_in_thread
 
 ROOT = Path(__file__).parents[1]
@@ -146,6 +148,29 @@ def test_check_accepts_the_shipped_rules() -> None:
     done = lifecycle("check", "rules.yaml")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("rules.yaml: ok (5 rules, 1 calendars, 0 warnings, sha256:")
+
+
+# What `--version` and `check` must not load: each costs tenths of a second at start-up.
+HEAVY = {"sqlalchemy", "alembic", "aiohttp", "apscheduler", "prometheus_client", "asyncpg"}
+LOADED = """
+import runpy, sys
+sys.argv = ["lifecycle", *sys.argv[1:]]
+try:
+    runpy.run_module("lifecycle", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(*sorted({name.partition(".")[0] for name in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["check", "rules.yaml"]])
+def test_version_and_check_load_no_heavy_library(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.splitlines()[-1].split())
+    assert "lifecycle" in loaded and HEAVY & loaded == set()
 
 
 def test_check_reports_every_error_with_a_location(tmp_path: Path) -> None:
@@ -274,6 +299,19 @@ def test_sigterm_stops_the_daemon_cleanly(
         assert secret not in out + err
 
 
+def upgraded(env: dict[str, str]) -> None:
+    """The test's database at the head revision, without starting a process for it."""
+
+    async def upgrade() -> None:
+        store = await Store.connect(env["LIFECYCLE_DATABASE_URL"])
+        try:
+            await store.upgrade()
+        finally:
+            await store.close()
+
+    asyncio.run(upgrade())
+
+
 def _in_two_hours() -> str:
     """An instant inside the day-long closure of `rules_closed_around`, as `--at` takes it."""
     at = SystemClock().now().astimezone(MUMBAI) + timedelta(hours=2)
@@ -307,7 +345,7 @@ def _wait_ready(port: int) -> bool:
 
 
 def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str]) -> None:
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     ended = live.ids["ended"]
     held = lifecycle("hold", ended, "--until", "+2d", "--reason", "customer asked", env=env)
     assert held.returncode == 0, held.stderr
@@ -330,7 +368,7 @@ def test_holds_keep_the_rules_off_a_campaign(live: LiveSim, env: dict[str, str])
 
 
 def test_json_logs_say_what_was_done_and_why(live: LiveSim, env: dict[str, str]) -> None:
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     env = {**env, "LIFECYCLE_LOG_FORMAT": "json", "LIFECYCLE_LOG_LEVEL": "INFO"}
     done = lifecycle("run", "--once", env=env)
     assert done.returncode == 0
@@ -374,7 +412,7 @@ def test_one_rules_file_has_one_identity_everywhere(
 
     assert RulesInForce(crlf, Metrics()).current.hash == identity
 
-    assert lifecycle("db", "upgrade", env=env).returncode == 0
+    upgraded(env)  # `db upgrade` as a process: see test_run_once_twice_and_the_audit_trail
     assert lifecycle("run", "--once", env=env).returncode == 0
     audit = lifecycle("audit", "--json", env=env)
     rows = [json.loads(line) for line in audit.stdout.splitlines()]

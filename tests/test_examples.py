@@ -6,15 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from lifecycle.casebook import Case, Casebook, load_casebook, run_case, run_casebook
+from lifecycle.cli import main
 from lifecycle.model import Campaign
 from lifecycle.rules import check_rules
 
@@ -108,19 +108,16 @@ def snapshot(campaigns: list[Campaign], path: Path) -> Path:
 
 
 def plan_json(rules: Path, at: datetime, campaigns: Path, tmp_path: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFECYCLE_", "EXOTEL_"))}
+    """`lifecycle plan --json`, in this process: test_cli runs the command as a process."""
+    env: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("LIFECYCLE_", "EXOTEL_"))
+    }
     # No database file: `plan` then reads an empty history, as the cases below assume.
     env["LIFECYCLE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}"
     args = ["plan", "--rules", str(rules), "--at", at.isoformat(), "--campaigns", str(campaigns)]
-    done = subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    done = CliRunner(env=env).invoke(main, [*args, "--json"])
+    assert done.exit_code == 0, done.output
+    assert not (tmp_path / "absent.db").exists()
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 

@@ -10,14 +10,19 @@ from aiohttp import web
 
 from .account import Simulator
 
+# How long a request still being answered may take once the server stops. A request
+# stalled by a latency fault (a minute, say) is cut off, not waited out.
+_SHUTDOWN_GRACE = 1.0
+
 
 @asynccontextmanager
 async def running(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve sim on a real socket; yields the base URL, e.g. "http://127.0.0.1:54321".
 
-    Port 0 picks a free port. The server stops when the block exits.
+    Port 0 picks a free port. The server stops when the block exits, giving requests
+    still in progress a second to finish.
     """
-    runner = web.AppRunner(sim.app(), access_log=None)
+    runner = web.AppRunner(sim.app(), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -3,7 +3,7 @@
 See `Store` for the contract; migrations live in the top-level `migrations/` folder.
 """
 
-from lifecycle.store.records import (
+from lifecycle.records import (
     AuditRow,
     DecisionRow,
     IntentConflict,

@@ -9,7 +9,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Action, Mode, Plan, Status
-from lifecycle.store.records import DecisionRow
+from lifecycle.records import DecisionRow
 from lifecycle.store.tables import decisions
 
 _STEP_SEPARATOR = ","

@@ -16,8 +16,8 @@ from sqlalchemy import Row, exc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import TRANSITIONS, Action, ActionRecord, Decision
+from lifecycle.records import IntentConflict, IntentNotOpen, IntentState, OpenIntent
 from lifecycle.store.batch import chunked
-from lifecycle.store.records import IntentConflict, IntentNotOpen, IntentState, OpenIntent
 from lifecycle.store.tables import UNRESOLVED_STATES, intents
 
 _CONFLICT_MARKERS = ("uq_intents_one_unresolved_per_campaign", "intents.campaign_id")

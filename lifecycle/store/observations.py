@@ -18,8 +18,8 @@ from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Campaign, Status
+from lifecycle.records import StatusRow
 from lifecycle.store.batch import chunked, upsert
-from lifecycle.store.records import StatusRow
 from lifecycle.store.tables import campaigns as campaigns_table
 from lifecycle.store.tables import status_history as sh
 

@@ -25,9 +25,7 @@ from lifecycle.model import (
     Outcome,
     Plan,
 )
-from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
-from lifecycle.store.database import make_engine, parse_url, translate_errors
-from lifecycle.store.records import (
+from lifecycle.records import (
     AuditRow,
     DecisionRow,
     IntentState,
@@ -36,6 +34,8 @@ from lifecycle.store.records import (
     Tick,
     TickRow,
 )
+from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
+from lifecycle.store.database import make_engine, parse_url, translate_errors
 from lifecycle.store.tables import ticks
 
 _CLOSING = {Outcome.SUCCEEDED: IntentState.SUCCEEDED, Outcome.FAILED: IntentState.FAILED}

@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 
-from lifecycle.store.records import IntentState
+from lifecycle.records import IntentState
 from lifecycle.store.types import UtcDateTime
 
 metadata = MetaData(

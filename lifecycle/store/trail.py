@@ -17,8 +17,8 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Action, Decision, Mode, Outcome, Skip, SkipKind
+from lifecycle.records import AuditRow
 from lifecycle.store.batch import chunked
-from lifecycle.store.records import AuditRow
 from lifecycle.store.tables import audit
 
 

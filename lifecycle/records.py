@@ -1,4 +1,8 @@
-"""What the store hands back: frozen rows, and the errors the store raises itself."""
+"""What the store hands back: frozen rows, and the errors the store raises itself.
+
+Plain dataclasses outside the `store` package, so that formatting them (`output`, the
+CLI) loads no SQLAlchemy.
+"""
 
 from __future__ import annotations
 
