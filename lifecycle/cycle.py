@@ -174,6 +174,8 @@ class Reconciler:
         campaigns = await self.client.list_campaigns()
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
+        if campaigns.unreadable:  # the client logged each row it set aside
+            self.metrics.set_aside.labels(reason="unreadable").inc(campaigns.unreadable)
         self.metrics.observe_campaigns(campaigns)
         await self.store.observe(campaigns, at=now)
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
