@@ -20,6 +20,7 @@ from aiohttp import web
 from lifecycle.client import ExotelClient, RateLimiter
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler
+from lifecycle.errors import ApiUnavailable
 from lifecycle.metrics import Metrics
 from lifecycle.rules import parse_rules
 from lifecycle.store import Store
@@ -145,3 +146,52 @@ def _sample(metrics: Metrics, reason: str) -> float:
         "lifecycle_campaigns_set_aside_total", {"reason": reason}
     )
     return value or 0.0
+
+
+@pytest.mark.parametrize("bad", [None, [], {}, "text"], ids=["null", "list", "empty", "string"])
+async def test_a_list_answer_that_is_not_an_answer_is_read_again(bad: object) -> None:
+    answers: list[object] = [bad, {"response": [{"code": 200, "data": campaign(HEALTHY)}]}]
+    served: list[object] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        body = answers.pop(0) if request.query["offset"] == "0" and answers else {"response": []}
+        served.append(body)
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/v2/accounts/acme/campaigns", listing)
+    async with (
+        serve(app) as url,
+        ExotelClient(
+            base_url=url, account_sid="acme", api_key="k", api_token="t", sleep=_no_wait
+        ) as client,
+    ):
+        listing_read = await client.list_campaigns()
+
+    assert [c.id for c in listing_read] == [HEALTHY]
+    assert served[0] == bad  # the first answer was read, refused, and the read retried
+
+
+async def test_a_list_answer_that_stays_bad_is_unavailable_not_invalid() -> None:
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response(None)
+
+    app = web.Application()
+    app.router.add_get("/v2/accounts/acme/campaigns", listing)
+    async with (
+        serve(app) as url,
+        ExotelClient(
+            base_url=url,
+            account_sid="acme",
+            api_key="k",
+            api_token="t",
+            sleep=_no_wait,
+            max_read_attempts=2,
+        ) as client,
+    ):
+        with pytest.raises(ApiUnavailable, match="the answer is not a JSON object"):
+            await client.list_campaigns()
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
