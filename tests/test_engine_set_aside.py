@@ -18,13 +18,21 @@ from lifecycle.rules import parse_rules
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
 FAR = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)
 RULES = parse_rules(
     """
 timezone: Asia/Kolkata
+trust_date_updated: true
 calendars:
   business-hours:
     weekly: {mon-fri: ["09:30-19:00"]}
 rules:
+  - name: archive-old
+    match: {status: [completed], in_status_for: 7d}
+    action: archive
+  - name: complete-ancient
+    match: {status: [paused], age: 30d}
+    action: complete
   - name: complete-near-end
     match: {status: [in-progress], end_at: {within: 2h}}
     action: complete
@@ -36,10 +44,19 @@ rules:
 )
 HEALTHY = Campaign(id="healthy", name="healthy", status=Status.IN_PROGRESS)
 
+IN_PROGRESS, PAUSED, COMPLETED = Status.IN_PROGRESS, Status.PAUSED, Status.COMPLETED
+
 # (case, the odd campaign, set aside?)
 CASES = [
-    ("end_at in 9999", Campaign(id="odd", name="odd", status=Status.IN_PROGRESS, end_at=FAR), True),
-    ("end_at sane", Campaign(id="odd", name="odd", status=Status.IN_PROGRESS, end_at=NOW), False),
+    ("end_at in 9999", Campaign(id="odd", name="odd", status=IN_PROGRESS, end_at=FAR), True),
+    ("end_at in year 1", Campaign(id="odd", name="odd", status=IN_PROGRESS, end_at=YEAR_1), False),
+    ("end_at sane", Campaign(id="odd", name="odd", status=IN_PROGRESS, end_at=NOW), False),
+    ("updated in 9999", Campaign(id="odd", name="odd", status=COMPLETED, date_updated=FAR), True),
+    (
+        "created in year 1",
+        Campaign(id="odd", name="odd", status=PAUSED, date_created=YEAR_1),
+        False,
+    ),
 ]
 
 
@@ -61,10 +78,12 @@ def test_explain_names_the_rule_that_cannot_be_evaluated() -> None:
     verdicts = explain(CASES[0][1], RULES, History(), NOW)
 
     assert [(v.rule, v.matched) for v in verdicts] == [
+        ("archive-old", False),
+        ("complete-ancient", False),
         ("complete-near-end", False),
         ("pause-outside-business-hours", True),
     ]
-    assert verdicts[0].reason.startswith("set aside: rules cannot be evaluated on it: Overflow")
+    assert verdicts[2].reason.startswith("set aside: rules cannot be evaluated on it: Overflow")
 
 
 def test_the_plan_shows_what_was_set_aside() -> None:
