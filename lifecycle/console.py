@@ -115,6 +115,7 @@ async def plan_at(
         result,
         decisions=tuple(d for d in result.decisions if d.campaign_id in campaign_ids),
         skipped=tuple(s for s in result.skipped if s.campaign_id in campaign_ids),
+        set_aside=tuple(a for a in result.set_aside if a.campaign_id in campaign_ids),
     )
 
 

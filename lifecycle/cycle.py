@@ -174,10 +174,13 @@ class Reconciler:
         campaigns = await self.client.list_campaigns()
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
+        if campaigns.unreadable:  # the client logged each row it set aside
+            self.metrics.set_aside.labels(reason="unreadable").inc(campaigns.unreadable)
         self.metrics.observe_campaigns(campaigns)
         await self.store.observe(campaigns, at=now)
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
         plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
+        self._set_aside(plan)
         await self.store.record_plan(tick, plan)
         for skip in plan.skipped:
             self.metrics.skipped.labels(rule=skip.rule).inc()
@@ -203,6 +206,11 @@ class Reconciler:
             failed=failed,
             warning=campaigns.shortfall,
         )
+
+    def _set_aside(self, plan: Plan) -> None:
+        for aside in plan.set_aside:
+            log.warning("%s %r set aside: %s", aside.campaign_id, aside.campaign_name, aside.reason)
+            self.metrics.set_aside.labels(reason="unplannable").inc()
 
     async def resolve_open_intents(self, now: datetime) -> None:
         """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""

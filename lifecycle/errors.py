@@ -9,7 +9,8 @@ LifecycleError
       RateLimited      429: wait `retry_after` seconds
     OutcomeUnknown     a mutating call whose result we never saw: re-read the campaign
     ActionRejected     4xx on a mutating call: record it, re-read the campaign
-    ApiAnswerInvalid   2xx whose body does not parse: treat like unavailable
+    ApiAnswerInvalid   2xx whose body does not have the documented shape (a read raises
+                       ApiUnavailable for it instead, and is retried)
     AuthFailed         401/403: the credentials or the region are wrong
     NotFound           404: the campaign (or account) does not exist
   StoreUnavailable     the database is down: stop acting, stay alive, not ready

@@ -60,6 +60,13 @@ class Metrics:
             "Campaign lists that ended before metadata.total or on a repeated page",
             registry=r,
         )
+        self.set_aside = Counter(
+            "lifecycle_campaigns_set_aside",
+            "Campaigns left out of a tick, by reason: unreadable (the client could not read "
+            "the row) or unplannable (the rules could not be evaluated on it)",
+            ["reason"],
+            registry=r,
+        )
         self.rules_reloads = Counter(
             "lifecycle_rules_reloads", "Rules file reloads, by result", ["result"], registry=r
         )

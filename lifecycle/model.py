@@ -362,6 +362,16 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """A campaign the rules could not be evaluated on (its data broke the arithmetic): it
+    gets no decision this tick, and the rest of the tick goes on without it."""
+
+    campaign_id: str
+    campaign_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a tick at `at` will do. `next_wakeup` is the earliest future instant at which
     time alone could change a decision (a window edge, an `end_at`, an age threshold)."""
@@ -371,3 +381,4 @@ class Plan:
     decisions: tuple[Decision, ...] = ()
     skipped: tuple[Skip, ...] = ()
     next_wakeup: datetime | None = None
+    set_aside: tuple[SetAside, ...] = ()

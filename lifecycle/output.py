@@ -49,6 +49,10 @@ def plan_to_json(plan: Plan, tz: ZoneInfo) -> dict[str, Any]:
             }
             for s in plan.skipped
         ],
+        "set_aside": [
+            {"campaign_id": a.campaign_id, "campaign_name": a.campaign_name, "reason": a.reason}
+            for a in plan.set_aside
+        ],
         "next_wakeup": local_iso(plan.next_wakeup, tz),
     }
 
@@ -68,6 +72,8 @@ def plan_to_text(plan: Plan, tz: ZoneInfo) -> str:
         lines.append(
             f"  {s.kind.value:<8} {s.campaign_id} {s.campaign_name!r} by {s.rule}: {s.reason}"
         )
+    for a in plan.set_aside:
+        lines.append(f"  set aside {a.campaign_id} {a.campaign_name!r}: {a.reason}")
     lines.append(f"next wake-up: {local_iso(plan.next_wakeup, tz) or 'none'}")
     return "\n".join(lines)
 

@@ -202,7 +202,7 @@ def test_plan_json_is_read_only_and_follows_the_contract(
     found = lifecycle("plan", "--json", "--at", at, env=env)
     assert found.returncode == 0, found.stderr
     plan = json.loads(found.stdout)
-    assert set(plan) == {"at", "ruleset", "actions", "skipped", "next_wakeup"}
+    assert set(plan) == {"at", "ruleset", "actions", "skipped", "set_aside", "next_wakeup"}
     assert plan["at"] == at
     assert plan["ruleset"] == _sha256(live.rules)
     assert plan["next_wakeup"] is not None and plan["next_wakeup"] > at

@@ -314,7 +314,9 @@ def test_action_answers_map_to_what_the_caller_does_next(
         (Reply(401, None, is_json=False), AuthFailed),
         (Reply(404, None, is_json=False), NotFound),
         (Reply(400, envelope(failed_item(400, "limit too big"))), ApiError),
-        (Reply(200, {"no": "response"}), ApiAnswerInvalid),
+        (Reply(200, {"no": "response"}), ApiUnavailable),  # a read of a bad shape is retried
+        (Reply(200, None), ApiUnavailable),  # JSON null
+        (Reply(200, []), ApiUnavailable),
     ],
 )
 def test_read_answers_map_to_what_the_caller_does_next(

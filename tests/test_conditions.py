@@ -36,6 +36,18 @@ CASES = [
         campaign(name="xjan_"),
         (False, "name 'xjan_' does not match /^jan_/"),
     ),
+    # A pattern that backtracks exponentially in `re` runs in linear time (RE2): answered,
+    # not frozen, on the name that would take `re` hours.
+    (
+        "{name_regex: '^(a+)+$'}",
+        campaign(name="a" * 40 + "!"),
+        (False, f"name '{'a' * 40}!' does not match /^(a+)+$/"),
+    ),
+    (
+        "{name_regex: '^(a+)+$'}",
+        campaign(name="a" * 100_000),
+        (True, f"name '{'a' * 100_000}' matches /^(a+)+$/"),
+    ),
     ("{type: trans}", campaign(type="trans"), (True, "type is 'trans'")),
     (
         "{caller_id: ['0801', '0802']}",

@@ -94,6 +94,11 @@ MINIMAL = "timezone: UTC\nrules:\n  - name: r\n    action: pause\n    match: {ma
         ("{status: unknown}", "unknown status 'unknown'"),
         ("{status: []}", "expected at least one status"),
         ("{name_regex: '(unclosed'}", "invalid regular expression '(unclosed'"),
+        (
+            r"{name_regex: '(a)\1'}",
+            r"invalid regular expression '(a)\\1': invalid escape sequence: \1 (RE2 syntax: "
+            "no backreferences or lookaround)",
+        ),
         ("{end_at: soon}", "expected 'passed' or {within: DURATION}, got 'soon'"),
         ("{end_at: {}}", "expected 'passed' or {within: DURATION}"),
         ("{custom_field: {equals: a, contains: b}}", "give exactly one of 'equals' or 'contains'"),

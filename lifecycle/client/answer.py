@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from lifecycle.errors import ApiAnswerInvalid
 from lifecycle.instant import parse_instant
@@ -25,6 +25,15 @@ from lifecycle.model import CallCounts, Campaign, CountSource, Status
 log = logging.getLogger("lifecycle.client")
 
 _FAILURE_STATUSES = frozenset({"failure", "failed", "error"})
+
+# What a campaign's fields may hold to be reasoned about. Beyond these a value is bad data:
+# years outside this span overflow date arithmetic (an `end_at` in 9999 plus a grace
+# period), counts beyond this bound overflow a database integer column, and a NUL cannot
+# be stored by PostgreSQL at all.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_MAX_COUNT = 2**31 - 1
+_MAX_ID_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,26 @@ def _required_id(data: Mapping[str, object]) -> str:
         raise ApiAnswerInvalid(
             f"campaign item has no valid 'id' field (got {type(value).__name__})"
         )
+    if not is_plain_segment(value):
+        raise ApiAnswerInvalid(
+            f"campaign id {value[:_MAX_ID_LENGTH]!r} is not a plain path segment"
+        )
     return value
+
+
+def is_plain_segment(value: str) -> bool:
+    """Whether an id can name a campaign in a URL and a database row as it is: no control
+    character, no slash, not `.` or `..`, and not absurdly long."""
+    return (
+        0 < len(value) <= _MAX_ID_LENGTH
+        and value not in (".", "..")
+        and "/" not in value
+        and not _has_control(value)
+    )
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value)
 
 
 def _text(data: Mapping[str, object], name: str, campaign_id: str) -> str:
@@ -226,14 +254,19 @@ def _text(data: Mapping[str, object], name: str, campaign_id: str) -> str:
         raise ApiAnswerInvalid(
             f"campaign {campaign_id}: field '{name}' is {type(value).__name__}, not a string"
         )
+    if _has_control(value):  # rules match on it: a cleaned-up name would be another name
+        raise ApiAnswerInvalid(f"campaign {campaign_id}: field '{name}' holds a control character")
     return value
 
 
 def _loose_text(data: Mapping[str, object], name: str, campaign_id: str) -> str:
     """A field we only display: a wrong type is logged, not worth losing the campaign over."""
     value = data.get(name)
-    if value is None or isinstance(value, str):
+    if value is None or (isinstance(value, str) and not _has_control(value)):
         return value or ""
+    if isinstance(value, str):
+        log.warning("campaign %s: ignoring %s holding a control character", campaign_id, name)
+        return ""
     log.warning(
         "campaign %s: ignoring non-text %s of type %s", campaign_id, name, type(value).__name__
     )
@@ -250,6 +283,9 @@ def _timestamp(data: Mapping[str, object], name: str, campaign_id: str) -> datet
     parsed = _instant(value)
     if parsed is None:
         log.warning("campaign %s: ignoring unreadable %s %r", campaign_id, name, value)
+    elif not _EARLIEST <= parsed < _LATEST:
+        log.warning("campaign %s: ignoring %s %r, outside 1970-2200", campaign_id, name, value)
+        return None
     return parsed
 
 
@@ -265,9 +301,15 @@ def _instant(value: object) -> datetime | None:
 
 
 def _counts(raw: object) -> dict[str, int]:
+    """The integer counts in a `stats` or `summary` map; a negative or absurdly large one
+    is dropped (with a warning) like any other unreadable count."""
     if not isinstance(raw, Mapping):
         return {}
-    return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+    counts = {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+    wild = [k for k, v in counts.items() if not 0 <= v <= _MAX_COUNT]
+    if wild:
+        log.warning("ignoring call counts outside 0..%d: %s", _MAX_COUNT, ", ".join(wild))
+    return {k: v for k, v in counts.items() if k not in wild}
 
 
 def _summary(beside: Mapping[str, int] | None, inside: object) -> CallCounts | None:

@@ -4,8 +4,10 @@ Pure: takes the request's description and the answer, returns or raises. The cli
 does the I/O and the retrying; this module only decides.
 
 reads (list/get)                          act (PUT)
-  2xx, JSON            → Answer             2xx, every item ok   → ActionResult
+  2xx, an answer       → Answer             2xx, every item ok   → ActionResult
   2xx, not JSON        → ApiUnavailable     2xx/207, item failed → ActionRejected
+  2xx, JSON not an     → ApiUnavailable
+    answer (null, [])
   401/403              → AuthFailed         2xx, unreadable      → OutcomeUnknown
   404                  → NotFound           401/403 → AuthFailed; 404 → NotFound
   429                  → RateLimited        429     → RateLimited (not applied)
@@ -98,7 +100,14 @@ def read_answer(request: Request, reply: Reply) -> Answer:
                 f"{request}: HTTP {reply.status} with a body that is not JSON",
                 http_status=reply.status,
             )
-        return answer_from_body(reply.body)
+        try:
+            return answer_from_body(reply.body)
+        except ApiAnswerInvalid as exc:
+            # Like a body that is not JSON: a proxy or a server mid-deploy; a read is safe
+            # to retry, and a tick that fails on it would fail every tick it lasts.
+            raise ApiUnavailable(
+                f"{request}: HTTP {reply.status}: {exc}", http_status=reply.status
+            ) from exc
     answer = _error_answer(reply)
     _raise_common(request, reply, answer)
     if reply.status >= 500:

@@ -24,6 +24,7 @@ from lifecycle.model import (
     History,
     Mode,
     Plan,
+    SetAside,
     Skip,
     SkipKind,
     Status,
@@ -60,16 +61,30 @@ def plan(
     budget = Budget(ruleset.max_actions_per_tick)
     decisions: list[Decision] = []
     skipped: list[Skip] = []
+    set_aside: list[SetAside] = []
     for campaign in campaigns:
         facts = Facts(campaign, history, now, ruleset.timezone, moments)
-        for item in _judge(facts, ruleset, dry_run=dry_run):
+        try:
+            judged = _judge(facts, ruleset, dry_run=dry_run)
+        except Exception as exc:  # one campaign's odd data must not cost every other one
+            set_aside.append(set_aside_for(campaign, exc))
+            continue
+        for item in judged:
             admitted = budget.admit(item, ruleset) if isinstance(item, Decision) else item
             if isinstance(admitted, Decision):
                 decisions.append(admitted)
             else:
                 skipped.append(admitted)
-    wakeup = next_wakeup(campaigns, ruleset, history, now, moments)
-    return Plan(now, ruleset.hash, tuple(decisions), tuple(skipped), wakeup)
+    aside = {s.campaign_id for s in set_aside}
+    kept = [c for c in campaigns if c.id not in aside]
+    wakeup = next_wakeup(kept, ruleset, history, now, moments)
+    return Plan(now, ruleset.hash, tuple(decisions), tuple(skipped), wakeup, tuple(set_aside))
+
+
+def set_aside_for(campaign: Campaign, exc: Exception) -> SetAside:
+    """Why the rules could not be evaluated on `campaign`, as a value."""
+    reason = f"rules cannot be evaluated on it: {type(exc).__name__}: {exc}"
+    return SetAside(campaign.id, campaign.name, reason)
 
 
 def explain(
@@ -79,8 +94,17 @@ def explain(
     first condition that failed, or what matched."""
     now = to_utc(now)  # a naive `now` is refused
     facts = Facts(campaign, history, now, ruleset.timezone, moments_at(ruleset, now))
-    verdicts = ((rule, rule.condition.evaluate(facts)) for rule in ruleset.rules)
-    return [RuleVerdict(rule.name, v.matched, v.reason) for rule, v in verdicts]
+    verdicts: list[RuleVerdict] = []
+    for rule in ruleset.rules:
+        try:
+            found = rule.condition.evaluate(facts)
+        except Exception as exc:  # as plan() does: the campaign is set aside, not the report
+            verdicts.append(
+                RuleVerdict(rule.name, False, f"set aside: {set_aside_for(campaign, exc).reason}")
+            )
+            continue
+        verdicts.append(RuleVerdict(rule.name, found.matched, found.reason))
+    return verdicts
 
 
 def moments_at(ruleset: Ruleset, now: datetime) -> Mapping[str, Moment]:

@@ -43,10 +43,17 @@ def _candidates(
                 yield edge
     for campaign in campaigns:
         facts = Facts(campaign, history, now, ruleset.timezone, moments)
-        for rule in ruleset.rules:
-            if _could_act(rule, facts):
-                yield from _timed_parts(rule, facts)
-                yield from guard_wakeups(Situation(rule, facts, ruleset))
+        try:
+            found = [at for rule in ruleset.rules for at in _rule_wakeups(rule, facts, ruleset)]
+        except (ArithmeticError, ValueError):  # odd data: plan() sets the campaign aside
+            continue
+        yield from found
+
+
+def _rule_wakeups(rule: Rule, facts: Facts, ruleset: Ruleset) -> Iterator[datetime]:
+    if _could_act(rule, facts):
+        yield from _timed_parts(rule, facts)
+        yield from guard_wakeups(Situation(rule, facts, ruleset))
 
 
 def _could_act(rule: Rule, facts: Facts) -> bool:

@@ -8,7 +8,6 @@ Each condition is a frozen value that answers two questions, purely:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -110,9 +109,19 @@ class NameGlob(_Timeless):
         return Finding(False, f"name {name!r} does not match {_words(self.patterns)}")
 
 
+class TextPattern(Protocol):
+    """A compiled regular expression, as `name_regex` holds it: RE2 (linear time), so no
+    pattern can make a campaign name cost more than its length."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object | None: ...
+
+
 @dataclass(frozen=True)
 class NameRegex(_Timeless):
-    pattern: re.Pattern[str]
+    pattern: TextPattern
 
     def evaluate(self, facts: Facts) -> Finding:
         name = facts.campaign.name

@@ -13,12 +13,22 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+import re2
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from lifecycle.instant import parse_duration
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules.calendar import CalendarSpec, parse_zone
+from lifecycle.rules.conditions import TextPattern
 
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)
@@ -93,13 +103,24 @@ def _strings(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _regex(value: object) -> re.Pattern[str]:
+def _regex(value: object) -> TextPattern:
+    """RE2, not `re`: a backtracking engine lets one pattern such as `^(a+)+$` take
+    exponential time on one campaign name and freeze the daemon. RE2 runs in linear time
+    and refuses what it cannot (backreferences, lookaround) here, at load time."""
     if not isinstance(value, str):
         raise invalid(f"expected a regular expression string, got {value!r}")
+    options = re2.Options()
+    options.log_errors = False  # the error is reported here, located, not on stderr
     try:
-        return re.compile(value)
-    except re.error as err:
-        raise invalid(f"invalid regular expression {value!r}: {err}") from err
+        compiled: TextPattern = re2.compile(value, options=options)
+    except re2.error as err:
+        detail = err.args[0] if err.args else err
+        text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        raise invalid(
+            f"invalid regular expression {value!r}: {text} (RE2 syntax: no backreferences "
+            "or lookaround)"
+        ) from err
+    return compiled
 
 
 def _rule_name(value: object) -> str:
@@ -115,7 +136,7 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Zone = Annotated[ZoneInfo, BeforeValidator(_zone)]
 StatusSet = Annotated[frozenset[Status], BeforeValidator(_statuses)]
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
-Regex = Annotated[re.Pattern[str], BeforeValidator(_regex)]
+Regex = Annotated[TextPattern, PlainValidator(_regex)]
 RuleName = Annotated[str, BeforeValidator(_rule_name)]
 ActionName = Annotated[Action, _choice("action", Action)]
 ModeName = Annotated[Mode, _choice("mode", Mode)]
