@@ -172,7 +172,8 @@ def _shifted(value: str, text: str, now: datetime) -> datetime:
     try:
         delta = parse_duration(value[1:].strip())
     except ValueError:
-        too_long = _DURATION.match(value[1:].strip()) is not None
+        rest = value[1:].strip()
+        too_long = bool(rest) and _DURATION.match(rest) is not None
         raise (_out_of_range(text) if too_long else _unreadable(text)) from None
     return to_utc(now + delta if value[0] == "+" else now - delta)
 

@@ -210,3 +210,13 @@ def test_a_when_out_of_range_is_a_usage_error_not_a_traceback(
     done = CliRunner().invoke(main, args, env=env)
     assert done.exit_code == 2, done.output
     assert "out of range: give a time from year 1000 to 8999" in done.output
+
+
+def test_a_snapshot_nested_too_deeply_is_refused_not_a_traceback(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    done = CliRunner().invoke(main, ["plan", "--at", FRI, "--campaigns", str(deep)], env=env)
+    assert done.exit_code == 2, done.output
+    assert "cannot read a campaigns snapshot" in done.output
