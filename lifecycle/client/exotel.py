@@ -8,7 +8,10 @@ RateLimiter from before it leaves until its answer is in; an action may be given
 the caller took earlier (`slot()`), so that the wait comes before its intent is written.
 Every wait (rate slot, Retry-After, read back-off) goes through the injected `sleep`: the
 daemon passes one that raises `Interrupted` when it stops. Credentials travel only in the
-Authorization header.
+Authorization header, and redirects are never followed.
+
+What comes back is bounded: a body past MAX_BODY_BYTES, a list past its page budget, JSON
+nested past the recursion limit and a Retry-After past 300 s (README, "Limits on answers").
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ class ExotelClient:
         ends short of `metadata.total`, or on a page that repeats the one before (a server
         that ignores `offset`), is logged as an ERROR and comes back with
         `complete=False`: the caller acts on what was read, and a campaign not read is
-        unknown, not gone.
+        unknown, not gone. So does a list stopped by its page budget (`_page_budget`), and
+        a row whose id is not a plain path segment is skipped as unreadable.
         """
         params = _list_params(statuses)
         if params is None:

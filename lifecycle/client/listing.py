@@ -22,7 +22,8 @@ class Listing(Sequence[Campaign]):
 
     `total` is `metadata.total` from the last page (None when the server gives none);
     `repeated` says paging stopped on a page that repeated the one before; `unreadable`
-    counts rows skipped as failed or malformed. A campaign missing from an incomplete
+    counts rows skipped as failed or malformed; `cut_after` is set when the page budget
+    stopped the list. A campaign missing from an incomplete
     listing is unknown, never gone: callers act on what was read and nothing else.
     """
 
