@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,7 +19,7 @@ import click
 from lifecycle import __doc__ as package_doc
 from lifecycle.clock import SystemClock
 from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutdated
-from lifecycle.instant import format_instant, parse_when
+from lifecycle.instant import format_duration, format_instant, parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# A timeline steps through every minute a rule could act in; a year takes seconds,
+# a century took minutes.
+MAX_TIMELINE = timedelta(days=366)
 
 log = logging.getLogger("lifecycle")
 
@@ -249,6 +252,12 @@ def _period(
     start, end = _when(from_text, tz), _when(to_text, tz)
     if end < start:
         raise click.BadParameter("--to is before --from", param_hint="--to")
+    if end - start > MAX_TIMELINE:
+        raise click.BadParameter(
+            f"--from to --to is {format_duration(end - start)}; a timeline covers at most "
+            f"{MAX_TIMELINE.days} days (plan it in parts)",
+            param_hint="--to",
+        )
     moves = ExotelMoves(end_at="paused" if end_at == "paused" else "completed")
     return Period(start, end, campaign_ids, moves)
 

@@ -80,7 +80,7 @@ def campaigns_from_file(path: Path) -> list[Campaign]:
     """The campaigns in a snapshot: a list (or get) answer saved from the Campaigns API."""
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read a campaigns snapshot: {exc}") from None
     try:
         return campaigns_from_body(body)

@@ -92,7 +92,10 @@ def parse_duration(text: object) -> timedelta:
     if not text.strip() or found is None:
         raise ValueError(f"{DURATION_HINT} (got {text!r})")
     seconds = sum(int(found.group(u) or 0) * size for u, size in _UNITS)
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # past timedelta's 999,999,999 days
+        raise ValueError(f"duration {text!r} is too long") from None
 
 
 def format_duration(delta: timedelta) -> str:
@@ -116,6 +119,10 @@ _DAY_WORDS = {"today": 0, "tomorrow": 1, "yesterday": -1}
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WALL = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+# A WHEN far from today is a typo; beyond these the date arithmetic of plan, hold, audit
+# and why (days added, weeks looked ahead) could overflow datetime's year 9999.
+WHEN_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+WHEN_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_when(text: str, *, now: datetime, tz: tzinfo) -> datetime:
@@ -128,7 +135,19 @@ def parse_when(text: str, *, now: datetime, tz: tzinfo) -> datetime:
     - `HH:MM[:SS]` alone: the next such wall time at or after now
     - a weekday (`mon`, `monday`), optionally with `HH:MM[:SS]`: the next such day and
       time at or after now (`mon 09:30` on a Monday at 09:00 is today)
+
+    An instant before WHEN_EARLIEST or from WHEN_LATEST on is refused (ValueError).
     """
+    try:
+        instant = _read_when(text, now=now, tz=tz)
+    except OverflowError:
+        raise _out_of_range(text) from None
+    if not WHEN_EARLIEST <= instant < WHEN_LATEST:
+        raise _out_of_range(text)
+    return instant
+
+
+def _read_when(text: str, *, now: datetime, tz: tzinfo) -> datetime:
     value = " ".join(text.strip().lower().split())
     if value == "now":
         return to_utc(now)
@@ -153,7 +172,9 @@ def _shifted(value: str, text: str, now: datetime) -> datetime:
     try:
         delta = parse_duration(value[1:].strip())
     except ValueError:
-        raise _unreadable(text) from None
+        rest = value[1:].strip()
+        too_long = bool(rest) and _DURATION.match(rest) is not None
+        raise (_out_of_range(text) if too_long else _unreadable(text)) from None
     return to_utc(now + delta if value[0] == "+" else now - delta)
 
 
@@ -187,6 +208,13 @@ def _next_wall(wall: time, now: datetime, tz: tzinfo, *, days: range | tuple[int
         if candidate >= now:
             return candidate
     raise AssertionError("unreachable: the last day offered is a day or more ahead")
+
+
+def _out_of_range(text: str) -> ValueError:
+    return ValueError(
+        f"{text!r} is out of range: give a time from year {WHEN_EARLIEST.year} "
+        f"to {WHEN_LATEST.year - 1}"
+    )
 
 
 def _unreadable(text: str) -> ValueError:

@@ -166,6 +166,10 @@ def test_exotel_pausing_at_end_at_is_a_choice(
         (["--to", NEXT_FRI], "--from and --to go together"),
         (["--at", FRI, "--from", FRI, "--to", NEXT_FRI], "give one or the other"),
         (["--from", NEXT_FRI, "--to", FRI], "--to is before --from"),
+        (["--from", FRI, "--to", "+367d"], "a timeline covers at most 366 days"),
+        (["--from", FRI, "--to", "+1000000000d"], "out of range"),
+        (["--at", "9999-12-31T23:00:00"], "out of range"),
+        (["--at", "-99999999d"], "out of range"),
     ],
 )
 def test_period_options_are_checked(
@@ -189,3 +193,30 @@ def test_without_a_snapshot_plan_still_needs_credentials(env: dict[str, str]) ->
     done = lifecycle("plan", "--from", FRI, "--to", NEXT_FRI, env=env)
     assert done.returncode == 2
     assert "EXOTEL_ACCOUNT_SID" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--since", "+1000000000d"],
+        ["audit", "--since", "9999-12-31T23:59:59"],
+        ["hold", "c1", "--until", "+1000000000d", "--reason", "x"],
+        ["why", "c1", "--at", "9999-12-31"],
+    ],
+)
+def test_a_when_out_of_range_is_a_usage_error_not_a_traceback(
+    env: dict[str, str], args: list[str]
+) -> None:
+    done = CliRunner().invoke(main, args, env=env)
+    assert done.exit_code == 2, done.output
+    assert "out of range: give a time from year 1000 to 8999" in done.output
+
+
+def test_a_snapshot_nested_too_deeply_is_refused_not_a_traceback(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    done = CliRunner().invoke(main, ["plan", "--at", FRI, "--campaigns", str(deep)], env=env)
+    assert done.exit_code == 2, done.output
+    assert "cannot read a campaigns snapshot" in done.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -106,6 +107,19 @@ def test_parse_when_rejects_nonsense_with_the_accepted_forms(text: str) -> None:
 def test_parse_when_names_an_impossible_time_of_day(text: str) -> None:
     with pytest.raises(ValueError, match=f"no such time of day in '{text}': use 00:00 to 23:59"):
         parse_when(text, now=NOW, tz=KOLKATA)
+
+
+@pytest.mark.parametrize(
+    "text", ["+1000000000d", "-1000000000d", "+99999999w", "9999-12-31T23:59:59", "0999-01-01"]
+)
+def test_parse_when_refuses_an_instant_out_of_range_naming_it(text: str) -> None:
+    with pytest.raises(ValueError, match=f"{re.escape(repr(text))} is out of range"):
+        parse_when(text, now=NOW, tz=KOLKATA)
+
+
+def test_a_duration_past_timedelta_is_too_long_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        parse_duration("1000000000d")
 
 
 def test_parse_when_refuses_a_naive_now() -> None:

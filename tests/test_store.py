@@ -24,6 +24,7 @@ from lifecycle.model import (
     Status,
 )
 from lifecycle.store import IntentConflict, IntentNotOpen, IntentState, Store, Tick
+from lifecycle.store.database import parse_url, safe_url
 from lifecycle.store.tables import status_history
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -584,6 +585,7 @@ async def test_prune_keeps_unresolved_intents(store: Store, now: datetime) -> No
 async def test_unreachable_database_is_store_unavailable_without_password(tmp_path: Path) -> None:
     for url in (
         "postgresql+asyncpg://lifecycle:s3cr3t-pw@127.0.0.1:1/lifecycle",
+        "postgresql+asyncpg://lifecycle@127.0.0.1:1/lifecycle?password=s3cr3t-pw",
         f"sqlite+aiosqlite:///{tmp_path}/missing/dir/lifecycle.db",
     ):
         store = await Store.connect(url)
@@ -614,3 +616,24 @@ async def test_unsupported_url_is_a_config_error_without_password() -> None:
     with pytest.raises(ConfigError, match="sqlite\\+aiosqlite, postgresql\\+asyncpg") as caught:
         await Store.connect("mysql+pymysql://lifecycle:s3cr3t-pw@db/lifecycle")
     assert "s3cr3t-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://u:s3cr3t-pw@db:abc/x", "unreadable host or port"),
+        ("postgresql+asyncpg://u:s3cr3t-pw@[::1/x", "unreadable host or port"),
+        ("postgresql+asyncpg://u:s3cr3t-pw@db:99999/x", "port 99999 is not in 1-65535"),
+        ("postgresql+asyncpg://u:s3cr3t-pw@db/x?sslmode=sure", "sslmode must be one of"),
+    ],
+)
+async def test_a_malformed_database_url_is_a_config_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        await Store.connect(url)
+    assert "s3cr3t-pw" not in str(caught.value)
+
+
+def test_sslmode_is_read_as_asyncpg_ssl_and_a_query_password_is_hidden() -> None:
+    url = parse_url("postgresql+asyncpg://u@db/x?sslmode=require&password=s3cr3t-pw")
+    assert url.query["ssl"] == "require" and "sslmode" not in url.query
+    assert safe_url(url) == "postgresql+asyncpg://u@db/x?password=***&ssl=require"

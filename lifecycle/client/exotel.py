@@ -8,7 +8,10 @@ RateLimiter from before it leaves until its answer is in; an action may be given
 the caller took earlier (`slot()`), so that the wait comes before its intent is written.
 Every wait (rate slot, Retry-After, read back-off) goes through the injected `sleep`: the
 daemon passes one that raises `Interrupted` when it stops. Credentials travel only in the
-Authorization header.
+Authorization header, and redirects are never followed.
+
+What comes back is bounded: a body past MAX_BODY_BYTES, a list past its page budget, JSON
+nested past the recursion limit and a Retry-After past 300 s (README, "Limits on answers").
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import asyncio
 import base64
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ from lifecycle.client.verdict import (
     read_answer,
 )
 from lifecycle.errors import (
+    ActionRejected,
     ApiAnswerInvalid,
     ApiError,
     ApiUnavailable,
@@ -58,7 +64,17 @@ PAGE_LIMIT = 500  # the documented maximum: fewer requests per poll
 _SORT = "date_created:asc"  # stable order keeps offset paging from skipping rows
 _CONNECT_TIMEOUT = 10.0
 _BACKOFF = wait_random_exponential(multiplier=0.5, max=30)  # full jitter
-_MAX_RETRY_AFTER = 300.0  # a 5xx's Retry-After beyond this is a misconfigured gateway
+_MAX_RETRY_AFTER = 300.0  # a Retry-After beyond this is a misconfigured gateway
+# A page of 500 campaigns is well under 1 MiB; 32 MiB is room for fat stats maps, and
+# stops a small gzip that inflates to gigabytes before it is in memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_CHUNK = 64 * 1024
+# Pages per list: what metadata.total needs plus slack, and never more than this (100,000
+# campaigns at 500 a page): pages that keep changing must not hold a tick forever.
+MAX_PAGES = 200
+_PAGE_SLACK = 5
+# An id goes into the URL path: only RFC 3986 unreserved characters, never "." or "..".
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -163,7 +179,8 @@ class ExotelClient:
         ends short of `metadata.total`, or on a page that repeats the one before (a server
         that ignores `offset`), is logged as an ERROR and comes back with
         `complete=False`: the caller acts on what was read, and a campaign not read is
-        unknown, not gone.
+        unknown, not gone. So does a list stopped by its page budget (`_page_budget`), and
+        a row whose id is not a plain path segment is skipped as unreadable.
         """
         params = _list_params(statuses)
         if params is None:
@@ -174,9 +191,14 @@ class ExotelClient:
         total: int | None = None
         repeated = False
         unreadable = 0
+        pages, budget = 0, MAX_PAGES
         while offset is not None:
+            if pages >= budget:
+                break
             answer = await self._list_page(offset, params)
-            page = campaigns_from_answer(answer)
+            budget = _page_budget(answer) if not pages else budget
+            pages += 1
+            page = [c for c in campaigns_from_answer(answer) if _is_listable(c)]
             key = (len(answer.items), *(c.id for c in page))
             if key == previous:  # the server ignored offset: more pages would be the same
                 repeated = True
@@ -186,7 +208,8 @@ class ExotelClient:
             total = answer.total
             offset = _next_offset(offset, answer)
             previous = key
-        listing = Listing(tuple(found.values()), total, repeated, unreadable)
+        cut = pages if offset is not None and not repeated else None
+        listing = Listing(tuple(found.values()), total, repeated, unreadable, cut)
         if not listing.complete:
             log.error("incomplete campaign list for %s: %s", self._account, listing.shortfall)
         return listing
@@ -211,7 +234,7 @@ class ExotelClient:
         """One campaign; NotFound when the API says it does not exist, ApiAnswerInvalid when
         the answer is about another campaign."""
         request = Request("GET", "get", campaign_id)
-        answer = await self._read(request, _segment(campaign_id), None)
+        answer = await self._read(request, _segment(campaign_id, NotFound), None)
         item = answer.items[0] if answer.items else None
         if item is None or (item.ok and item.data is None):
             raise ApiAnswerInvalid(
@@ -246,7 +269,8 @@ class ExotelClient:
         """
         request = Request("PUT", "action", campaign_id, action)
         body = {"campaigns": [{"action": action.value}]}
-        reply = await self._exchange(request, _segment(campaign_id), json_body=body, slot=slot)
+        path = _segment(campaign_id, ActionRejected)
+        reply = await self._exchange(request, path, json_body=body, slot=slot)
         return self._judge(request, reply, action_result)
 
     async def _read(
@@ -292,9 +316,10 @@ class ExotelClient:
                 json=json_body,
                 headers=self._headers,
                 timeout=self._timeout,
+                allow_redirects=False,  # see verdict.py: a 3xx is an answer, not a detour
                 middlewares=None if request.method == "GET" else (_send_once,),
             ) as response:
-                raw = await response.read()
+                raw = await _body(response)
                 return _reply(response, raw, time.perf_counter() - started)
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = _unanswered(request, exc)
@@ -388,26 +413,79 @@ def _basic_auth(key: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:{token}".encode()).decode("ascii")
 
 
-def _segment(campaign_id: str) -> str:
-    return "/" + quote(campaign_id, safe="")
+def _page_budget(first: Answer) -> int:
+    """How many pages a list may take, judged from its first page."""
+    if first.total is None or not first.items:
+        return MAX_PAGES
+    return min(MAX_PAGES, math.ceil(first.total / len(first.items)) + _PAGE_SLACK)
 
 
-def _reply(response: aiohttp.ClientResponse, raw: bytes, seconds: float) -> Reply:
+def is_plain_id(campaign_id: str) -> bool:
+    """True when the id can stand alone as one URL path segment, unescaped."""
+    return campaign_id not in (".", "..") and _PLAIN_ID.fullmatch(campaign_id) is not None
+
+
+def _is_listable(campaign: Campaign) -> bool:
+    if is_plain_id(campaign.id):
+        return True
+    log.warning("skipping a campaign whose id %r is not a plain path segment", campaign.id)
+    return False
+
+
+def _segment(campaign_id: str, refused: type[ApiError]) -> str:
+    """The URL path for one campaign; `refused` (nothing is sent) for an id that is not
+    a plain segment: "..", a slash or an escape would address some other resource."""
+    if not is_plain_id(campaign_id):
+        raise refused(f"campaign id {campaign_id!r} is not a plain path segment; not sent")
+    return "/" + campaign_id
+
+
+async def _body(response: aiohttp.ClientResponse) -> bytes | None:
+    """The (inflated) body, or None once it grows past MAX_BODY_BYTES: reading stops."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def _reply(response: aiohttp.ClientResponse, raw: bytes | None, seconds: float) -> Reply:
+    body, problem = _decode(raw)
+    return Reply(
+        response.status,
+        body,
+        problem is None,
+        _seconds(response.headers.get("Retry-After")),
+        seconds,
+        empty=raw is not None and not raw.strip(),
+        problem=problem,
+        location=response.headers.get("Location"),
+    )
+
+
+def _decode(raw: bytes | None) -> tuple[object, str | None]:
+    """The JSON body, or None and why it could not be read."""
+    if raw is None:
+        return None, f"a body larger than {MAX_BODY_BYTES // 2**20} MiB (not read)"
     try:
-        body, is_json = json.loads(raw), True
+        return json.loads(raw), None
+    except RecursionError:  # the C decoder stops at the interpreter's recursion limit
+        return None, "a JSON body nested too deeply to read"
     except ValueError:
-        body, is_json = None, False
-    retry_after = _seconds(response.headers.get("Retry-After"))
-    return Reply(response.status, body, is_json, retry_after, seconds, empty=not raw.strip())
+        return None, "a body that is not JSON"  # an empty one too
 
 
 def _seconds(header: str | None) -> float | None:
-    """Retry-After as delta-seconds; an HTTP-date (or junk) gives None: the default wait."""
+    """Retry-After as delta-seconds, at most _MAX_RETRY_AFTER (an `inf` would block every
+    caller for good); an HTTP-date, NaN or junk gives None: the default wait."""
     try:
         value = float(header) if header is not None else None
     except ValueError:
         return None
-    return value if value is not None and value >= 0 else None
+    if value is None or not value >= 0:  # `not >=` also catches NaN
+        return None
+    return min(value, _MAX_RETRY_AFTER)
 
 
 class ConnectionDropped(aiohttp.ClientError):

@@ -22,7 +22,8 @@ class Listing(Sequence[Campaign]):
 
     `total` is `metadata.total` from the last page (None when the server gives none);
     `repeated` says paging stopped on a page that repeated the one before; `unreadable`
-    counts rows skipped as failed or malformed. A campaign missing from an incomplete
+    counts rows skipped as failed or malformed; `cut_after` is set when the page budget
+    stopped the list. A campaign missing from an incomplete
     listing is unknown, never gone: callers act on what was read and nothing else.
     """
 
@@ -30,6 +31,7 @@ class Listing(Sequence[Campaign]):
     total: int | None = None
     repeated: bool = False
     unreadable: int = 0
+    cut_after: int | None = None  # pages read when the page cap stopped the list
 
     @property
     def read(self) -> int:
@@ -37,8 +39,11 @@ class Listing(Sequence[Campaign]):
 
     @property
     def complete(self) -> bool:
-        """False when the list ended before `metadata.total`, or on a repeated page."""
-        return not self.repeated and (self.total is None or self.read >= self.total)
+        """False when the list ended before `metadata.total`, on a repeated page, or at
+        the page cap."""
+        if self.repeated or self.cut_after is not None:
+            return False
+        return self.total is None or self.read >= self.total
 
     @property
     def shortfall(self) -> str | None:
@@ -48,6 +53,8 @@ class Listing(Sequence[Campaign]):
         counted = f"{self.read} of {self.total}" if self.total is not None else f"{self.read}"
         if self.repeated:
             why = "the server sent the same page again (does it ignore offset?)"
+        elif self.cut_after is not None:
+            why = f"stopped after {self.cut_after} pages, the most one list may take"
         else:
             why = "the pages ended before metadata.total"
         if self.unreadable:

@@ -12,7 +12,13 @@ reads (list/get)                          act (PUT)
   404                  → NotFound           401/403 → AuthFailed; 404 → NotFound
   429                  → RateLimited        429     → RateLimited (not applied)
   5xx                  → ApiUnavailable     other 4xx → ActionRejected (not applied)
-  other 4xx            → ApiError           5xx, other → OutcomeUnknown (maybe applied)
+  3xx, other 4xx       → ApiError           3xx, 5xx, other → OutcomeUnknown (maybe applied)
+
+"Not JSON" includes a body too large or too deeply nested to read (`Reply.problem`).
+A 2xx PUT with no body is a success; a 2xx PUT whose body cannot be read is doubtful,
+not a success: the body might have said the item failed, so the campaign is re-read.
+Redirects are never followed (a PUT must reach the host it was meant for, once): a 3xx
+on a read is a configuration error; on a PUT it is doubtful (a 303 may mean "done").
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class Reply:
     retry_after: float | None = None
     seconds: float = 0.0
     empty: bool = False  # no body at all (a 204, or a 200 with nothing in it)
+    problem: str | None = None  # why the body was not read, e.g. "a body that is not JSON"
+    location: str | None = None  # a redirect's Location header
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ def read_answer(request: Request, reply: Reply) -> Answer:
     if 200 <= reply.status < 300:
         if not reply.is_json:
             raise ApiUnavailable(
-                f"{request}: HTTP {reply.status} with a body that is not JSON",
+                f"{request}: HTTP {reply.status} with {_unreadable(reply)}",
                 http_status=reply.status,
             )
         try:
@@ -152,7 +160,7 @@ def _accepted(request: Request, reply: Reply) -> ActionResult:
         return ActionResult(request.campaign_id, request.action, reply.status, None, None)
     if not reply.is_json:
         raise OutcomeUnknown(
-            f"{request}: HTTP {reply.status} with a body that is not JSON; re-read the campaign",
+            f"{request}: HTTP {reply.status} with {_unreadable(reply)}; re-read the campaign",
             http_status=reply.status,
         )
     try:
@@ -194,12 +202,28 @@ def _raise_common(request: Request, reply: Reply, answer: Answer) -> None:
         raise _error(NotFound, _message(request, reply, answer), reply, answer)
     if reply.status == 429:
         raise _rate_limited(request, reply, answer)
+    if 300 <= reply.status < 400:
+        kind = ApiError if request.method == "GET" else OutcomeUnknown
+        raise _error(kind, _redirected(request, reply), reply, answer)
+
+
+def _redirected(request: Request, reply: Reply) -> str:
+    target = reply.location or "no Location"
+    then = "" if request.method == "GET" else "; it may have been applied: re-read the campaign"
+    return (
+        f"{request}: HTTP {reply.status} redirect to {target}, not followed: point "
+        f"EXOTEL_BASE_URL at the host that answers{then}"
+    )
+
+
+def _unreadable(reply: Reply) -> str:
+    return reply.problem or "a body that is not JSON"
 
 
 def _error_answer(reply: Reply) -> Answer:
     """Whatever detail an error answer carries; a gateway's HTML page carries none."""
     if not reply.is_json:
-        return Answer(error=ErrorDetail("the body is not JSON"))
+        return Answer(error=ErrorDetail(f"the answer has {_unreadable(reply)}"))
     try:
         answer = answer_from_body(reply.body)
     except ApiAnswerInvalid:

@@ -2,10 +2,11 @@
 
 Supported URLs: `sqlite+aiosqlite:///path.db` and `postgresql+asyncpg://user@host/db`.
 A Postgres URL may carry `?schema=NAME`: the store then keeps its tables in that schema
-(via `search_path`), so several deployments, or tests, can share one database.
+(via `search_path`), so several deployments, or tests, can share one database. libpq's
+`?sslmode=MODE` is read as asyncpg's `?ssl=MODE` (asyncpg knows no `sslmode`).
 
-The URL may hold a password: it is only ever rendered with the password hidden, and
-scrubbed from any driver message that is passed on.
+The URL may hold a password (as `user:pass@` or `?password=`): it is only ever rendered
+with the password hidden, and scrubbed from any driver message that is passed on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from lifecycle.errors import ConfigError, StoreUnavailable
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _SQLITE_BUSY_MS = 10_000
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_HIDDEN = "***"
 
 
 def parse_url(url: str) -> URL:
@@ -29,17 +32,38 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except exc.ArgumentError:
         raise ConfigError("LIFECYCLE_DATABASE_URL is not a database URL") from None
+    except ValueError:  # SQLAlchemy's int(port) on "abc" or the ":1" of an unclosed "[::1"
+        raise ConfigError(
+            "LIFECYCLE_DATABASE_URL has an unreadable host or port "
+            "(a port is a number; an IPv6 host is written [::1])"
+        ) from None
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise ConfigError(
             f"LIFECYCLE_DATABASE_URL uses driver {parsed.drivername!r}; "
             f"use one of: {', '.join(SUPPORTED_DRIVERS)}"
         )
-    return parsed
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"LIFECYCLE_DATABASE_URL: port {parsed.port} is not in 1-65535")
+    return _ssl_from_sslmode(parsed)
+
+
+def _ssl_from_sslmode(url: URL) -> URL:
+    mode = url.query.get("sslmode")
+    if mode is None:
+        return url
+    if not isinstance(mode, str) or mode not in _SSL_MODES or "ssl" in url.query:
+        raise ConfigError(
+            f"LIFECYCLE_DATABASE_URL: sslmode must be one of {', '.join(_SSL_MODES)}, "
+            "given once and without ssl="
+        )
+    return url.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
 
 
 def safe_url(url: URL) -> str:
-    """The URL for messages: password hidden."""
-    return url.render_as_string(hide_password=True)
+    """The URL for messages: password hidden, in the user part and in `?password=`."""
+    if "password" in url.query:
+        url = url.update_query_dict({"password": _HIDDEN})
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -106,7 +130,8 @@ def _is_unreachable(error: exc.DBAPIError) -> bool:
 def _describe(url: URL, error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     detail = str(original).strip().splitlines()[0] if str(original).strip() else ""
-    if url.password:
-        detail = detail.replace(str(url.password), "***")
+    for secret in (url.password, url.query.get("password")):
+        if isinstance(secret, str) and secret:
+            detail = detail.replace(secret, _HIDDEN)
     reason = f"{type(original).__name__}: {detail}" if detail else type(original).__name__
     return f"database at {safe_url(url)} is unavailable ({reason})"
