@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from lifecycle.client import ExotelClient, RateLimiter
-from lifecycle.client.exotel import MAX_BODY_BYTES, MAX_PAGES, _seconds, is_plain_id
+from lifecycle.client.answer import is_plain_id
+from lifecycle.client.exotel import MAX_BODY_BYTES, MAX_PAGES, _seconds
 from lifecycle.errors import ActionRejected, ApiError, ApiUnavailable, NotFound, OutcomeUnknown
 from lifecycle.model import Action
 

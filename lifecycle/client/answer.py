@@ -14,6 +14,7 @@ Pure functions over decoded JSON; no I/O. The shapes accepted (docs/exotel-api.m
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,8 @@ _FAILURE_STATUSES = frozenset({"failure", "failed", "error"})
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_COUNT = 2**31 - 1
-_MAX_ID_LENGTH = 200
+_MAX_ID_LENGTH = 200  # how much of a bad id an error quotes
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -224,22 +226,18 @@ def _required_id(data: Mapping[str, object]) -> str:
         raise ApiAnswerInvalid(
             f"campaign item has no valid 'id' field (got {type(value).__name__})"
         )
-    if not is_plain_segment(value):
+    if not is_plain_id(value):
         raise ApiAnswerInvalid(
             f"campaign id {value[:_MAX_ID_LENGTH]!r} is not a plain path segment"
         )
     return value
 
 
-def is_plain_segment(value: str) -> bool:
-    """Whether an id can name a campaign in a URL and a database row as it is: no control
-    character, no slash, not `.` or `..`, and not absurdly long."""
-    return (
-        0 < len(value) <= _MAX_ID_LENGTH
-        and value not in (".", "..")
-        and "/" not in value
-        and not _has_control(value)
-    )
+def is_plain_id(campaign_id: str) -> bool:
+    """Whether an id can name a campaign in a URL path segment, unescaped, and in a database
+    row as it is: 1 to 128 URL-unreserved characters (RFC 3986), and not `.` or `..`, which
+    a URL would normalise into some other resource."""
+    return campaign_id not in (".", "..") and _PLAIN_ID.fullmatch(campaign_id) is not None
 
 
 def _has_control(value: str) -> bool:

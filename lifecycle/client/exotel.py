@@ -21,7 +21,6 @@ import base64
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -34,7 +33,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 from yarl import URL
 
-from lifecycle.client.answer import Answer, campaign_from_item, campaigns_from_answer, describe
+from lifecycle.client.answer import (
+    Answer,
+    campaign_from_item,
+    campaigns_from_answer,
+    describe,
+    is_plain_id,
+)
 from lifecycle.client.limiter import RateLimiter, Reservation, Sleep, Slot, limiter_for
 from lifecycle.client.listing import Listing
 from lifecycle.client.verdict import (
@@ -74,7 +79,6 @@ _CHUNK = 64 * 1024
 MAX_PAGES = 200
 _PAGE_SLACK = 5
 # An id goes into the URL path: only RFC 3986 unreserved characters, never "." or "..".
-_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ class ExotelClient:
             answer = await self._list_page(offset, params)
             budget = _page_budget(answer) if not pages else budget
             pages += 1
-            page = [c for c in campaigns_from_answer(answer) if _is_listable(c)]
+            page = campaigns_from_answer(answer)  # rows with a bad id are skipped there
             key = (len(answer.items), *(c.id for c in page))
             if key == previous:  # the server ignored offset: more pages would be the same
                 repeated = True
@@ -418,18 +422,6 @@ def _page_budget(first: Answer) -> int:
     if first.total is None or not first.items:
         return MAX_PAGES
     return min(MAX_PAGES, math.ceil(first.total / len(first.items)) + _PAGE_SLACK)
-
-
-def is_plain_id(campaign_id: str) -> bool:
-    """True when the id can stand alone as one URL path segment, unescaped."""
-    return campaign_id not in (".", "..") and _PLAIN_ID.fullmatch(campaign_id) is not None
-
-
-def _is_listable(campaign: Campaign) -> bool:
-    if is_plain_id(campaign.id):
-        return True
-    log.warning("skipping a campaign whose id %r is not a plain path segment", campaign.id)
-    return False
 
 
 def _segment(campaign_id: str, refused: type[ApiError]) -> str:
