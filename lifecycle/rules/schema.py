@@ -23,6 +23,8 @@ from lifecycle.rules.calendar import CalendarSpec, parse_zone
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)
 KNOWN_STATUSES = tuple(s for s in Status if s != Status.UNKNOWN)
+MAX_REGEX = 1000
+MAX_RULES = 1000  # first match wins: past a few dozen rules nobody can read the order
 
 
 class ManualChange(StrEnum):
@@ -96,10 +98,14 @@ def _strings(value: object) -> tuple[str, ...]:
 def _regex(value: object) -> re.Pattern[str]:
     if not isinstance(value, str):
         raise invalid(f"expected a regular expression string, got {value!r}")
+    if len(value) > MAX_REGEX:
+        raise invalid(f"regular expression longer than {MAX_REGEX} characters")
     try:
         return re.compile(value)
     except re.error as err:
         raise invalid(f"invalid regular expression {value!r}: {err}") from err
+    except RecursionError:  # re's parser recurses once per group: "((((…))))"
+        raise invalid("regular expression nested too deeply") from None
 
 
 def _rule_name(value: object) -> str:
@@ -246,4 +252,4 @@ class RulesFile(Strict):
     flap_guard: FlapGuardSpec | None = None
     # Opt-in: date_updated may not move when the status does (docs/exotel-api.md).
     trust_date_updated: StrictBool = False
-    rules: list[RuleSpec] = Field(min_length=1)
+    rules: list[RuleSpec] = Field(min_length=1, max_length=MAX_RULES)
