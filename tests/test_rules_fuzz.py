@@ -214,9 +214,10 @@ def mutants(path: Path) -> list[tuple[str, bytes]]:
 
 
 def problems_of(data: bytes, name: str) -> list[Problem]:
-    """What `lifecycle check` reports for these bytes ([] when they load)."""
+    """What `lifecycle check` reports for these bytes, warnings too ([] when clean)."""
     try:
-        return check_source(decode_rules(data, filename=name)).errors
+        report = check_source(decode_rules(data, filename=name))
+        return report.errors + report.warnings
     except RulesError as err:
         return err.problems
 

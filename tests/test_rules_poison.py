@@ -170,6 +170,15 @@ def test_keys_are_the_text_as_written() -> None:
     assert report.ruleset is not None and list(report.ruleset.calendars) == ["on"]
 
 
+def test_a_lone_surrogate_in_text_is_located_too() -> None:
+    """Text no file could hold (only `check_rules` and `parse_rules` can be given it)."""
+    report = check_rules(edit("hours", "hours\ud800"), filename="rules.yaml")
+    assert [str(p) for p in report.errors] == [
+        "rules.yaml:7:38: invalid YAML: character U+D800 (lone surrogate) "
+        "is not allowed in YAML text"
+    ]
+
+
 def test_a_few_aliases_are_fine() -> None:
     text = edit('{mon-fri: ["09:30-18:00"]}', '{mon-fri: &day ["09:30-18:00"], sat: *day}')
     report = check_rules(text, filename="rules.yaml")

@@ -102,7 +102,7 @@ def _bad_character(text: str, err: yaml.reader.ReaderError) -> SyntaxProblem:
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
     code = err.character if isinstance(err.character, int) else 0
-    name = _CHARACTER_NAMES.get(code, "control character")
+    name = _CHARACTER_NAMES.get(code, "lone surrogate" if 0xD800 <= code <= 0xDFFF else "control")
     message = f"invalid YAML: character U+{code:04X} ({name}) is not allowed in YAML text"
     if code == 0:
         message += "; if the file was saved as UTF-16, save it as UTF-8"

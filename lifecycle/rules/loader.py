@@ -48,7 +48,8 @@ class RulesSource:
     @classmethod
     def from_text(cls, text: str, *, name: str) -> RulesSource:
         """Rules given as text (tests, `parse_rules`): the identity of their UTF-8 bytes."""
-        return cls(name, text, rules_hash(text.encode("utf-8")))
+        # surrogatepass: a text no file could hold still gets an identity, and its error.
+        return cls(name, text, rules_hash(text.encode("utf-8", "surrogatepass")))
 
 
 def rules_hash(data: bytes) -> str:
