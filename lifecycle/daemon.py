@@ -54,6 +54,14 @@ _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
 
 
+@dataclass(frozen=True)
+class RejectedEdit:
+    """A saved rules file that did not validate, known by its hash so it is logged once."""
+
+    hash: str
+    error: RulesError
+
+
 class RulesInForce:
     """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
     a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
@@ -70,28 +78,45 @@ class RulesInForce:
 
     def refresh(self) -> bool:
         """Reload if the file's content changed; True when new rules took effect."""
+        return self.swap(self.read())
+
+    async def refresh_off_loop(self) -> bool:
+        """`refresh`, with the file read and parsed in a worker thread: a large or
+        hostile edit never stalls the ticks, the web server or the stop path. The swap
+        itself stays on the loop."""
+        return self.swap(await asyncio.to_thread(self.read))
+
+    def read(self) -> Ruleset | RejectedEdit | None:
+        """The file's rules, its problems, or None when there is nothing new to apply.
+        Touches no state, so it may run in any thread."""
+        current, rejected = self.current.hash, self._rejected
         try:
             data = self.path.read_bytes()
         except OSError as exc:
-            log.error(
-                "cannot read %s (%s); keeping ruleset %s",
-                self.path,
-                exc.strerror,
-                self.current.hash,
-            )
-            return False
-        digest = rules_hash(data)
-        if digest in (self.current.hash, self._rejected):
-            return False
+            log.error("cannot read %s (%s); keeping ruleset %s", self.path, exc.strerror, current)
+            return None
+        if rules_hash(data) in (current, rejected):
+            return None
         try:
-            ruleset = compile_rules(decode_rules(data, filename=str(self.path)))
+            return compile_rules(decode_rules(data, filename=str(self.path)))
         except RulesError as exc:
-            self._rejected = digest
+            return RejectedEdit(rules_hash(data), exc)
+
+    def swap(self, found: Ruleset | RejectedEdit | None) -> bool:
+        """Put what `read` found in force; True when new rules took effect."""
+        if found is None or found.hash in (self.current.hash, self._rejected):
+            return False
+        if isinstance(found, RejectedEdit):
+            self._rejected = found.hash
             self._metrics.rules_reloads.labels(result="rejected").inc()
             log.error(
-                "rejected edit of %s; keeping ruleset %s:\n%s", self.path, self.current.hash, exc
+                "rejected edit of %s; keeping ruleset %s:\n%s",
+                self.path,
+                self.current.hash,
+                found.error,
             )
             return False
+        ruleset = found
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
         self.current = ruleset
         self._rejected = None
@@ -130,7 +155,7 @@ class TickJob:
         self._in_flight = asyncio.current_task()
         self._nudged = False
         try:
-            self.rules.refresh()
+            await self.rules.refresh_off_loop()
             report = await tick_until_stopped(self.reconciler)
         finally:
             self._in_flight = None
@@ -294,7 +319,7 @@ async def _serve(
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
     """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
-    if rules.refresh():
+    if await rules.refresh_off_loop():
         ticks.nudge("rules changed")
 
 

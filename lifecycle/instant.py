@@ -81,6 +81,11 @@ _UNITS: tuple[tuple[str, int], ...] = (
 _DURATION = re.compile(r"^" + "".join(rf"(?:(?P<{u}>\d+){u})?" for u, _ in _UNITS) + r"$")
 
 
+# Ten years: longer than any wait a rule means, and far from timedelta's own limits, so
+# `now + duration` always works.
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(text: object) -> timedelta:
     """The timedelta a duration string stands for; ValueError with a hint otherwise.
 
@@ -88,14 +93,17 @@ def parse_duration(text: object) -> timedelta:
     """
     if not isinstance(text, str):
         raise ValueError(f"{DURATION_HINT} (got {text!r})")
+    if len(text) > 40:
+        raise ValueError(f"{DURATION_HINT} (got {text[:40]!r}…)")
     found = _DURATION.match(text.strip().lower())
     if not text.strip() or found is None:
         raise ValueError(f"{DURATION_HINT} (got {text!r})")
     seconds = sum(int(found.group(u) or 0) * size for u, size in _UNITS)
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:  # past timedelta's 999,999,999 days
-        raise ValueError(f"duration {text!r} is too long") from None
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"duration {text!r} is too long: durations are at most {MAX_DURATION.days}d"
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:

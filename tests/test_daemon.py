@@ -27,6 +27,7 @@ from lifecycle.rules import load_rules
 from lifecycle.settings import Settings
 from lifecycle.simulator import Fault, Simulator, SimulatorConfig, running
 from lifecycle.store import Store
+from tests.test_rules_poison import poisoned
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
 RULES = load_rules(RULES_FILE)
@@ -255,6 +256,25 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
     assert rules.current.hash != good.hash
     assert rules().hash == rules.current.hash
     assert rules.refresh() is False  # unchanged content: nothing to do
+
+
+@poisoned
+async def test_a_poisoned_edit_is_read_off_the_loop_and_keeps_the_last_good_rules(
+    tmp_path: Path, text: str, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "rules.yaml"
+    shutil.copy(RULES_FILE, path)
+    rules = RulesInForce(path, Metrics())
+    good = rules.current
+
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    assert await rules.refresh_off_loop() is False
+    assert rules.current is good
+    assert f"{path}:{expected}" in caplog.text
+
+    path.write_bytes(RULES_FILE.read_bytes() + b"# touched\n")
+    assert await rules.refresh_off_loop() is True
+    assert rules.current.hash != good.hash
 
 
 def test_the_ruleset_is_known_by_the_sha256_of_the_files_bytes(tmp_path: Path) -> None:

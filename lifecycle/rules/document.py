@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from lifecycle.rules.safeyaml import BoundedLoader
+
 Path = tuple[str | int, ...]
 
 
@@ -71,7 +73,10 @@ class SyntaxProblem(Exception):
 
 def read_document(text: str) -> Document:
     """Parse one YAML document; raises SyntaxProblem with the parser's location."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = BoundedLoader(text)
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow, anywhere
+        raise _bad_character(text, err) from err
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -87,6 +92,21 @@ def read_document(text: str) -> Document:
     else:
         index.places[()] = Place(Mark(1, 1))
     return Document(data, index.places, tuple(index.duplicates))
+
+
+_CHARACTER_NAMES = {0x00: "NUL", 0x0C: "form feed", 0x1B: "ESC", 0x7F: "DEL"}
+
+
+def _bad_character(text: str, err: yaml.reader.ReaderError) -> SyntaxProblem:
+    position = err.position
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = err.character if isinstance(err.character, int) else 0
+    name = _CHARACTER_NAMES.get(code, "lone surrogate" if 0xD800 <= code <= 0xDFFF else "control")
+    message = f"invalid YAML: character U+{code:04X} ({name}) is not allowed in YAML text"
+    if code == 0:
+        message += "; if the file was saved as UTF-16, save it as UTF-8"
+    return SyntaxProblem(Mark(line, column), message)
 
 
 def _syntax_problem(err: yaml.MarkedYAMLError) -> SyntaxProblem:
@@ -127,13 +147,9 @@ class _Index:
             self.walk(value_node, (*path, key), place, depth=depth + 1)
 
 
-def _key_of(node: yaml.Node) -> str | int:
-    """Keys as pydantic reports them in error locations: strings, or ints for `1:`."""
+def _key_of(node: yaml.Node) -> str:
+    """Keys as the loader builds them (the text as written), so pydantic's error
+    locations find them."""
     if isinstance(node, yaml.ScalarNode):
-        if node.tag == "tag:yaml.org,2002:int":
-            try:
-                return int(node.value)
-            except ValueError:
-                return str(node.value)
         return str(node.value)
     return f"<{type(node).__name__}>"

@@ -3,7 +3,9 @@
 Order: YAML syntax (stops everything), duplicate keys, the schema, then references
 between parts (calendars named in `when:`, rules named in `paused_by:`, unique names).
 Only a file with no errors at all compiles into a `Ruleset`: a bad edit never
-half-applies.
+half-applies. Whatever a file holds, loading it ends in a `Ruleset` or a `RulesError`:
+the YAML reader is bounded (`safeyaml`), files past `MAX_FILE_BYTES` are refused unread,
+and anything else that goes wrong is reported against the file rather than escaping.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from lifecycle.rules.lint import lint
 from lifecycle.rules.problems import dotted, from_validation, problem_at
 from lifecycle.rules.ruleset import Ruleset, compile_ruleset
 from lifecycle.rules.schema import RulesFile
+
+MAX_FILE_BYTES = 1024 * 1024  # a rules file is a page or two; this is room for a thousand rules
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class RulesSource:
     @classmethod
     def from_text(cls, text: str, *, name: str) -> RulesSource:
         """Rules given as text (tests, `parse_rules`): the identity of their UTF-8 bytes."""
-        return cls(name, text, rules_hash(text.encode("utf-8")))
+        # surrogatepass: a text no file could hold still gets an identity, and its error.
+        return cls(name, text, rules_hash(text.encode("utf-8", "surrogatepass")))
 
 
 def rules_hash(data: bytes) -> str:
@@ -55,7 +60,9 @@ def rules_hash(data: bytes) -> str:
 
 def decode_rules(data: bytes, *, filename: str) -> RulesSource:
     """Bytes in, text and identity out: the one way every command and the daemon read a
-    rules file. RulesError (FILE:LINE:COL) when the bytes are not UTF-8."""
+    rules file. RulesError (FILE:LINE:COL) when the bytes are not UTF-8 or too many."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RulesError([_too_large(len(data), filename)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -67,10 +74,16 @@ def read_rules(path: str | FilePath) -> RulesSource:
     """Read a rules file from disk; RulesError when it cannot be read or decoded."""
     name = str(path)
     try:
-        data = FilePath(path).read_bytes()
+        with FilePath(path).open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # enough to tell it is too large
     except OSError as err:
         raise RulesError([Problem(name, 1, 1, f"cannot read rules file: {err.strerror}")]) from err
     return decode_rules(data, filename=name)
+
+
+def _too_large(size: int, filename: str) -> Problem:
+    limit = MAX_FILE_BYTES // 1024
+    return Problem(filename, 1, 1, f"rules file larger than {limit} KiB: not read")
 
 
 def _not_utf8(data: bytes, err: UnicodeDecodeError, filename: str) -> Problem:
@@ -114,12 +127,32 @@ def check_source(source: RulesSource, *, at: datetime | None = None) -> CheckRep
     ruleset, errors = _compile(source)
     if ruleset is None:
         return CheckReport(None, errors, [])
-    warnings = lint(ruleset, read_document(source.text), at=at)
+    try:
+        warnings = lint(ruleset, read_document(source.text), at=at)
+    except Exception as err:  # a warning pass must never hide good rules
+        warnings = [_unexpected(err, source.name, severity="warning")]
     return CheckReport(ruleset, [], warnings)
 
 
 def _compile(source: RulesSource) -> tuple[Ruleset | None, list[Problem]]:
+    """The one place loading is guarded: whatever the text holds, the caller gets rules
+    or located problems, never another exception."""
+    try:
+        return _compile_checked(source)
+    except Exception as err:  # see the docstring
+        return None, [_unexpected(err, source.name)]
+
+
+def _unexpected(err: Exception, filename: str, *, severity: str = "error") -> Problem:
+    detail = str(err).split("\n", 1)[0][:200]
+    message = f"cannot load this file ({type(err).__name__}: {detail}); please report it"
+    return Problem(filename, 1, 1, message, severity)
+
+
+def _compile_checked(source: RulesSource) -> tuple[Ruleset | None, list[Problem]]:
     text, filename = source.text, source.name
+    if len(text) > MAX_FILE_BYTES:
+        return None, [_too_large(len(text), filename)]
     try:
         doc = read_document(text)
     except SyntaxProblem as err:

@@ -115,8 +115,11 @@ def message_of(error: ErrorDetails) -> str:
         "less_than_equal": "must be at most {le}",
         "less_than": "must be less than {lt}",
         "too_short": "needs at least {min_length} item(s)",
+        "too_long": "allows at most {max_length} items",
         "literal_error": "expected {expected}",
     }
+    if kind == "too_long":
+        return f"{bounds[kind].format(**ctx)}, got {ctx.get('actual_length')}"
     if kind in bounds:
         return f"{bounds[kind].format(**ctx)}, got {error['input']!r}"
     msg = error["msg"]

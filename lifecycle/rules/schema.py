@@ -33,6 +33,8 @@ from lifecycle.rules.conditions import TextPattern
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)
 KNOWN_STATUSES = tuple(s for s in Status if s != Status.UNKNOWN)
+MAX_REGEX = 1000
+MAX_RULES = 1000  # first match wins: past a few dozen rules nobody can read the order
 
 
 class ManualChange(StrEnum):
@@ -109,6 +111,8 @@ def _regex(value: object) -> TextPattern:
     and refuses what it cannot (backreferences, lookaround) here, at load time."""
     if not isinstance(value, str):
         raise invalid(f"expected a regular expression string, got {value!r}")
+    if len(value) > MAX_REGEX:
+        raise invalid(f"regular expression longer than {MAX_REGEX} characters")
     options = re2.Options()
     options.log_errors = False  # the error is reported here, located, not on stderr
     try:
@@ -120,6 +124,8 @@ def _regex(value: object) -> TextPattern:
             f"invalid regular expression {value!r}: {text} (RE2 syntax: no backreferences "
             "or lookaround)"
         ) from err
+    except RecursionError:  # a parser that recurses once per group: "((((…))))"
+        raise invalid("regular expression nested too deeply") from None
     return compiled
 
 
@@ -267,4 +273,4 @@ class RulesFile(Strict):
     flap_guard: FlapGuardSpec | None = None
     # Opt-in: date_updated may not move when the status does (docs/exotel-api.md).
     trust_date_updated: StrictBool = False
-    rules: list[RuleSpec] = Field(min_length=1)
+    rules: list[RuleSpec] = Field(min_length=1, max_length=MAX_RULES)

@@ -67,6 +67,10 @@ _ABBREVIATIONS: dict[str, str] = {
 _ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 _UNAMBIGUOUS = frozenset({"UTC", "GMT"})
 _EXAMPLE = "Asia/Kolkata"
+# What an IANA name looks like; anything else never reaches the tz database's files
+# (`Asia` is a directory there, a 300-character name too long for the file system).
+_IANA_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+){0,2}")
+_MAX_NAME = 64
 
 
 def parse_zone(name: object) -> ZoneInfo:
@@ -83,9 +87,16 @@ def parse_zone(name: object) -> ZoneInfo:
         raise ValueError(
             f"ambiguous time zone abbreviation '{name}': use an IANA name such as '{suggestion}'"
         )
+    if len(name) > _MAX_NAME:
+        raise ValueError(
+            f"unknown time zone '{name[:_MAX_NAME]}…' ({len(name)} characters): "
+            f"use an IANA name such as '{_EXAMPLE}'"
+        )
     try:
+        if not _IANA_NAME.fullmatch(name):
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(_unknown_zone_message(name)) from None
 
 
