@@ -16,6 +16,7 @@ from lifecycle.client.answer import is_plain_id
 from lifecycle.client.exotel import MAX_BODY_BYTES, MAX_PAGES, _seconds
 from lifecycle.errors import ActionRejected, ApiError, ApiUnavailable, NotFound, OutcomeUnknown
 from lifecycle.model import Action
+from tests.fixtures.sim import serve
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LIST = "/v2/accounts/acme/campaigns"
@@ -31,24 +32,19 @@ async def client_of(routes: dict[tuple[str, str], Handler]) -> AsyncIterator[Exo
     app = web.Application()
     for (method, path), handler in routes.items():
         app.router.add_route(method, path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with ExotelClient(
-            base_url=f"http://127.0.0.1:{port}",
+    async with (
+        serve(app) as url,
+        ExotelClient(
+            base_url=url,
             account_sid="acme",
             api_key="k",
             api_token="t",
             limiter=RateLimiter(60000),
             sleep=no_wait,
             max_read_attempts=1,
-        ) as client:
-            yield client
-    finally:
-        await runner.cleanup()
+        ) as client,
+    ):
+        yield client
 
 
 def campaign(cid: str) -> dict[str, object]:

@@ -25,7 +25,7 @@ from lifecycle.model import Action, Outcome, Status
 from lifecycle.rules import parse_rules
 from lifecycle.simulator import Fault, Simulator
 from lifecycle.store import Store
-from tests.test_foreign_server import serve
+from tests.fixtures.sim import serve
 
 PAUSE_RUNNING = parse_rules(
     "timezone: Asia/Kolkata\n"

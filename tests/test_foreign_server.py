@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from lifecycle.cycle import Reconciler
 from lifecycle.model import Status
 from lifecycle.rules import load_rules
 from lifecycle.store import Store
+from tests.fixtures.sim import serve
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
@@ -69,19 +69,6 @@ async def foreign() -> AsyncIterator[tuple[str, dict[str, dict[str, object]], li
     app.router.add_put("/v2/accounts/acme/campaigns/{id}", act)
     async with serve(app) as url:
         yield url, campaigns, puts
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_tick_against_another_reading_of_the_docs(

@@ -24,8 +24,8 @@ from lifecycle.model import Status
 from lifecycle.rules import Ruleset, parse_rules
 from lifecycle.simulator import Simulator
 from lifecycle.store import Store
+from tests.fixtures.sim import serve
 from tests.test_daemon import serving, settings_for, until
-from tests.test_foreign_server import serve
 
 # No window: what a tick does here does not depend on the hour.
 PAUSE_RUNNING = """\

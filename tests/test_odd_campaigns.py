@@ -24,7 +24,7 @@ from lifecycle.errors import ApiUnavailable
 from lifecycle.metrics import Metrics
 from lifecycle.rules import parse_rules
 from lifecycle.store import Store
-from tests.test_foreign_server import serve
+from tests.fixtures.sim import serve
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # Friday 19:00 in Mumbai
 AUTH = "Basic " + base64.b64encode(b"k:t").decode()
