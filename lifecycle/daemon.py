@@ -31,7 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle import web
 from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
-from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
+from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
@@ -239,7 +239,10 @@ async def run_daemon(
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        client = await stack.enter_async_context(_client(settings, metrics, stop))
+        progress = Progress()
+        client = await stack.enter_async_context(
+            _client(settings, metrics, stop, _marks(progress, options.clock))
+        )
         lease = Lease.for_account(
             settings.exotel_account_sid,
             store=store,
@@ -260,6 +263,7 @@ async def run_daemon(
             ),
             metrics=metrics,
             stop=stop,
+            progress=progress,
         )
         if options.install_signal_handlers:
             _install_signals(stack, stop)
@@ -369,8 +373,25 @@ def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)
 
 
-def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> ExotelClient:
+def _marks(progress: Progress, clock: Clock) -> Callable[[RequestOutcome], None]:
+    """Each answered request is progress of the tick: a long list read page by page under
+    the rate limit stays ready while the pages come."""
+
+    def mark(outcome: RequestOutcome) -> None:
+        if outcome.http_status is not None and outcome.http_status < 300:
+            progress.mark(clock.now())
+
+    return mark
+
+
+def _client(
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    on_answer: Callable[[RequestOutcome], None],
+) -> ExotelClient:
     def observe(outcome: RequestOutcome) -> None:
+        on_answer(outcome)
         code = str(outcome.http_status or 0)
         metrics.api_requests.labels(endpoint=outcome.endpoint, code=code).inc()
         metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)

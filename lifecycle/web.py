@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from lifecycle.clock import Clock
-from lifecycle.cycle import Reconciler
+from lifecycle.cycle import Progress, Reconciler, TickReport
 from lifecycle.errors import ConfigError
 from lifecycle.model import Status
 
@@ -84,24 +84,39 @@ class WebState:
     started_at: datetime
 
     def readiness(self) -> tuple[bool, str]:
-        """(ready, reason). A tick that worked on a short campaign list is ready, with a
-        reason that starts with "degraded: " and says what is missing."""
-        last = self.reconciler.last
-        if last is None:
-            return False, "no tick has run yet"
-        if last.standby:
-            return True, "standby: another process holds the lease"
-        if not last.ok:
-            return False, f"last tick failed: {last.error}"
-        age = self.clock.now() - last.at
-        limit = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
-        if age > limit:
-            return False, f"last successful tick is {int(age.total_seconds())}s old"
-        if last.warning:
-            # Still ready: the daemon acts on what it read, and a failing probe would only
-            # restart a pod that a restart cannot fix (README, "Operations").
-            return True, f"degraded: {last.warning}"
-        return True, "ok"
+        """(ready, reason), from the last tick and the one in progress: `judge_readiness`."""
+        stall = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
+        reconciler = self.reconciler
+        return judge_readiness(
+            reconciler.last, reconciler.progress, now=self.clock.now(), stall=stall
+        )
+
+
+def judge_readiness(
+    last: TickReport | None, progress: Progress, *, now: datetime, stall: timedelta
+) -> tuple[bool, str]:
+    """(ready, reason). Ready: leading and healthy ("ok", or "degraded: …" for a tick that
+    worked on a short campaign list), or a standby. Not ready: no tick yet, the database
+    unreachable, the last tick failed, or nothing moved for longer than `stall` — a tick
+    in progress that keeps reading pages and sending steps is ready however long it runs.
+    Purely computational."""
+    quiet = now - progress.at if progress.at is not None else None
+    if quiet is not None and quiet > stall:
+        where = "in the tick in progress" if progress.started else "since the last tick"
+        return False, f"no progress for {int(quiet.total_seconds())}s {where}"
+    if last is None:
+        return False, "no tick has run yet"
+    if last.database_unreachable:
+        return False, f"database unreachable: {last.error}"
+    if not last.ok:
+        return False, f"last tick failed: {last.error}"
+    if last.standby:
+        return True, "standby: another process holds the lease"
+    if last.warning:
+        # Still ready: the daemon acts on what it read, and a failing probe would only
+        # restart a pod that a restart cannot fix (README, "Operations").
+        return True, f"degraded: {last.warning}"
+    return True, "ok"
 
 
 def make_app(state: WebState) -> web.Application:
@@ -118,6 +133,7 @@ def make_app(state: WebState) -> web.Application:
             "reason": reason,
             "degraded": reason.startswith("degraded: "),
             "last_tick": last.at.isoformat() if last else None,
+            "tick_in_progress_since": _iso(state.reconciler.progress.started),
             "ruleset": state.reconciler.ruleset().hash,
         }
         return web.json_response(body, status=200 if ready else 503)
@@ -160,3 +176,7 @@ async def start(state: WebState, host: str, port: int) -> web.AppRunner:
         raise ConfigError(f"LIFECYCLE_HTTP={host}:{port}: cannot listen: {exc.strerror}") from None
     log.info("http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel)", host, port)
     return runner
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
