@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
+import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -70,7 +72,7 @@ async def serving(settings: Settings, clock: Clock, **options: Any) -> AsyncIter
     """The daemon running beside the test; yields its HTTP base URL. Leaving the block
     stops it the way SIGTERM does and checks that it exited 0."""
     stop = asyncio.Event()
-    chosen = DaemonOptions(clock=clock, install_signal_handlers=False, **options)
+    chosen = DaemonOptions(**{"clock": clock, "install_signal_handlers": False, **options})
     daemon = asyncio.create_task(run_daemon(settings, chosen, stop))
     try:
         yield f"http://{settings.http}"
@@ -398,3 +400,35 @@ async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(
 
     assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
     assert sim.campaign(late).status == Status.PAUSED  # released on stop: no wait for expiry
+
+
+async def test_sighup_during_a_tick_brings_a_tick_on_the_new_rules_right_after_it(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    campaign = running_campaign(sim)
+    settings = settings_for(sim, sim_url, db, rules=rules)
+    # Polling is hourly and the file watcher too: only SIGHUP can bring the edit in soon.
+    options = {"rules_watch_seconds": 3600, "install_signal_handlers": True}
+    async with (
+        serving(settings, sim_clock, **options) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        assert sim.campaign(campaign).status == Status.PAUSED  # Friday 19:00: closed
+        sim.inject(Fault(kind="latency", method="GET", seconds=1.0))
+        os.kill(os.getpid(), signal.SIGHUP)  # an early tick, on the rules as they are
+        await until(lambda: _no_faults(sim))  # its list is in flight: its rules were read
+        rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
+        os.kill(os.getpid(), signal.SIGHUP)
+        # The tick in flight acts on the old rules; the SIGHUP brings another right after it
+        # (the nudge delay, 2 s), which resumes the campaign: open until 21:00 now.
+        await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
+        new = await _ruleset(http, base)
+    store = await Store.connect(db)
+    try:
+        resumed = [r for r in await store.audit() if r.step == "resume"]
+        assert resumed and {r.ruleset for r in resumed} == {new}
+    finally:
+        await store.close()
