@@ -1,76 +1,29 @@
-"""The daemon's HTTP side: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
+"""The HTTP handlers: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
 
 Webhooks are hints, never truth: a valid callback only asks for an early tick, which then
 re-reads the campaigns (callbacks can be late, duplicated or missing: docs/exotel-api.md).
+With LIFECYCLE_WEBHOOK_TOKEN set, a callback must carry it (`?token=`, `Authorization:
+Bearer`, or `X-Lifecycle-Token`), compared in constant time; without it, 401 and no detail.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from lifecycle.clock import Clock
 from lifecycle.cycle import Progress, Reconciler, TickReport
-from lifecycle.errors import ConfigError
 from lifecycle.model import Status
+from lifecycle.web.callbacks import MAX_BODY, CallbackInvalid, parse_callback, read_fields
 
 log = logging.getLogger("lifecycle.web")
-
-_MAX_BODY = 64 * 1024
-_CAMPAIGN_KEYS = ("campaign_sid", "CampaignSid", "campaign_id")
-_STATUS_KEYS = ("status", "Status", "FinalStatus")
-
-
-class CallbackInvalid(ValueError):
-    """A webhook body we cannot use; the message names what is wrong."""
-
-
-@dataclass(frozen=True)
-class Callback:
-    campaign_id: str
-    status: str | None
-
-
-def parse_callback(fields: Mapping[str, object]) -> Callback:
-    """Accept both key styles Exotel documents (snake_case and PascalCase)."""
-    campaign = next((fields[k] for k in _CAMPAIGN_KEYS if k in fields), None)
-    if not isinstance(campaign, str) or not campaign.strip():
-        raise CallbackInvalid(f"missing campaign id: expected one of {', '.join(_CAMPAIGN_KEYS)}")
-    if len(campaign) > 64 or not campaign.replace("-", "").replace("_", "").isalnum():
-        raise CallbackInvalid("campaign_sid: not an Exotel id")
-    status = next((fields[k] for k in _STATUS_KEYS if k in fields), None)
-    if status is not None and not isinstance(status, str):
-        raise CallbackInvalid("status: must be a string")
-    return Callback(campaign_id=campaign.strip(), status=status)
-
-
-async def _read_fields(request: web.Request) -> Mapping[str, object]:
-    if request.content_length is not None and request.content_length > _MAX_BODY:
-        raise CallbackInvalid(f"body larger than {_MAX_BODY} bytes")
-    raw = await request.content.read(_MAX_BODY + 1)
-    if len(raw) > _MAX_BODY:
-        raise CallbackInvalid(f"body larger than {_MAX_BODY} bytes")
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CallbackInvalid(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
-        except UnicodeDecodeError:
-            raise CallbackInvalid("body is not UTF-8") from None
-        if not isinstance(body, dict):
-            raise CallbackInvalid("JSON body must be an object")
-        return body
-    try:
-        return dict(parse_qsl(raw.decode("utf-8"), strict_parsing=bool(raw)))
-    except (UnicodeDecodeError, ValueError):
-        raise CallbackInvalid("body is neither JSON nor form-encoded") from None
 
 
 @dataclass
@@ -80,8 +33,10 @@ class WebState:
     reconciler: Reconciler
     clock: Clock
     poll_seconds: float
-    nudge: Callable[[str], None]  # tick soon: `daemon.TickJob.nudge`
+    nudge: Callable[[str], None]  # a webhook's early tick: `daemon.TickJob.hint`
     started_at: datetime
+    token: str = ""  # LIFECYCLE_WEBHOOK_TOKEN; empty: webhooks need none
+    body_timeout: float = 10.0  # seconds a webhook body may take to arrive
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, reason), from the last tick and the one in progress: `judge_readiness`."""
@@ -120,7 +75,8 @@ def judge_readiness(
 
 
 def make_app(state: WebState) -> web.Application:
-    app = web.Application(client_max_size=_MAX_BODY)
+    # aiohttp refuses a body of client_max_size bytes or more: MAX_BODY itself is allowed.
+    app = web.Application(client_max_size=MAX_BODY + 1)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -145,12 +101,16 @@ def make_app(state: WebState) -> web.Application:
         )
 
     async def webhook(request: web.Request) -> web.Response:
+        if not is_authorized(request, state.token):
+            log.warning("rejected webhook from %s: no token or a wrong one", request.remote)
+            return web.json_response({"error": "unauthorized"}, status=401)
         try:
-            callback = parse_callback(await _read_fields(request))
+            callback = parse_callback(await read_fields(request, within=state.body_timeout))
         except CallbackInvalid as exc:
             log.warning("rejected webhook from %s: %s", request.remote, exc)
-            return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"error": str(exc)}, status=exc.status)
         status = Status.from_api(callback.status) if callback.status else None
+        # At most one such line per 30 s (a RepeatFilter on this logger), with a count.
         log.info(
             "webhook for %s (status %s): early tick requested",
             callback.campaign_id,
@@ -166,17 +126,29 @@ def make_app(state: WebState) -> web.Application:
     return app
 
 
-async def start(state: WebState, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(make_app(state), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"LIFECYCLE_HTTP={host}:{port}: cannot listen: {exc.strerror}") from None
-    log.info("http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel)", host, port)
-    return runner
-
-
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
+
+
+def is_authorized(request: web.Request, token: str) -> bool:
+    """True when no token is configured, or the request carries it. Both sides are hashed
+    first, so the comparison takes the same time whatever the length of the guess."""
+    if not token:
+        return True
+    offered = offered_token(request)
+    if offered is None:
+        return False
+    return hmac.compare_digest(_digest(offered), _digest(token))
+
+
+def offered_token(request: web.Request) -> str | None:
+    """The token a request carries: `Authorization: Bearer …`, `X-Lifecycle-Token`, or
+    `?token=` (Exotel's callback URLs can carry nothing else)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Lifecycle-Token") or request.query.get("token")
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
