@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -436,3 +437,56 @@ async def test_sighup_during_a_tick_brings_a_tick_on_the_new_rules_right_after_i
         assert resumed and {r.ruleset for r in resumed} == {new}
     finally:
         await store.close()
+
+
+async def test_webhooks_bring_a_tick_no_sooner_than_the_gap_after_the_last_one_began(
+    client: ExotelClient, db: str, sim_clock: FixedClock
+) -> None:
+    store = await Store.connect(db)
+    reconciler = Reconciler(client=client, store=store, ruleset=lambda: RULES, clock=sim_clock)
+    scheduler = AsyncIOScheduler(timezone=UTC)  # not started: the test looks at the job only
+    gap = timedelta(seconds=30)
+    rules = RulesInForce(RULES_FILE, Metrics())
+    ticks = TickJob(reconciler, rules, scheduler, timedelta(hours=1), webhook_gap=gap)
+    ticks.add()
+    job = scheduler.get_job("tick")
+    try:
+        await ticks.run()  # one tick; the next at the poll
+        assert ticks.started is not None
+        for n in range(500):
+            ticks.hint(f"callback {n}")
+        assert job.next_run_time == ticks.started + gap
+        ticks.nudge("SIGHUP")  # the operator's own request: soon, whatever the webhooks did
+        assert job.next_run_time < ticks.started + timedelta(seconds=5)
+    finally:
+        await store.close()
+
+
+async def test_a_flood_of_webhooks_costs_no_list_call_before_the_gap_and_one_log_line(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lifecycle.web")
+    form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+    settings = settings_for(sim, sim_url, db, LIFECYCLE_WEBHOOK_MIN_INTERVAL=60)
+    async with (
+        serving(settings, sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        assert _lists(sim) == 1
+
+        async def post() -> int:
+            async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+                return r.status
+
+        for _ in range(10):
+            assert set(await asyncio.gather(*(post() for _ in range(50)))) == {202}
+        # Unthrottled, this flood brought a tick (a list call) 2 s after its first request.
+        await asyncio.sleep(3)
+        assert _lists(sim) == 1
+    accepted = [r for r in caplog.records if "early tick requested" in r.getMessage()]
+    assert len(accepted) == 1  # one INFO line per 30 s, not one per request
+
+
+def _lists(sim: Simulator) -> int:
+    return sum(1 for r in sim.requests if r.method == "GET" and r.path.endswith("/campaigns"))

@@ -122,10 +122,14 @@ async def start(state: WebState, listen: Listen) -> web.AppRunner:
         await runner.cleanup()
         where = f"{listen.host}:{listen.port}"
         raise ConfigError(f"LIFECYCLE_HTTP={where}: cannot listen: {exc.strerror}") from None
+    port = runner.addresses[0][1] if runner.addresses else listen.port  # port 0: the bound one
     log.info(
-        "http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel)",
+        "http listening on %s:%d (/healthz /readyz /metrics /webhooks/exotel); at most %d "
+        "connections, closed after %gs idle",
         listen.host,
-        listen.port,
+        port,
+        listen.max_connections,
+        listen.idle_timeout,
     )
     if not state.token and not is_loopback(listen.host):
         log.warning(
