@@ -100,8 +100,8 @@ def test_a_repeated_line_is_let_through_once_per_period_with_a_count(
     assert logger.filters == []
 
 
-# A child process with few descriptors: the web side as the daemon runs it, with a cap
-# above what the process can open, so that accepting fails with EMFILE.
+# A child process left with few descriptors after start (start would lower the cap to fit
+# them), so that accepting fails with EMFILE.
 _CHILD = """
 import asyncio, logging, resource, sys
 from typing import cast
@@ -110,15 +110,18 @@ from lifecycle.cycle import Reconciler
 from lifecycle.web import Listen, WebState, start
 from tests.conftest import NOW
 
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 
 async def main() -> None:
+    if sys.argv[1] == "before":
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     clock = FixedClock(NOW)
     reconciler = Reconciler(client=None, store=None, ruleset=lambda: None, clock=clock)
     state = WebState(reconciler=reconciler, clock=clock, poll_seconds=60,
                      nudge=lambda _: None, started_at=NOW)
     runner = await start(state, Listen("127.0.0.1", 0, max_connections=1000, idle_timeout=60))
+    if sys.argv[1] == "after":  # the cap stays 1000
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     print(runner.addresses[0][1], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await runner.cleanup()
@@ -127,12 +130,26 @@ asyncio.run(main())
 """
 
 
-async def test_accept_errors_when_descriptors_run_out_are_one_line_per_period() -> None:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _CHILD, cwd=Path(__file__).parents[1],
+async def spawn(limit_set: str) -> asyncio.subprocess.Process:
+    """The child, its rlimit set `before` or `after` the server starts."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, limit_set, cwd=Path(__file__).parents[1],
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+
+
+async def test_the_cap_is_lowered_to_fit_the_descriptor_limit() -> None:
+    started = await spawn("before")
+    _, stderr = await asyncio.wait_for(started.communicate(b""), 30)
+    assert started.returncode == 0
+    assert (
+        "LIFECYCLE_HTTP_MAX_CONNECTIONS=1000 is too close to the limit of 256 open files: using 192"
+    ) in stderr.decode()
+
+
+async def test_accept_errors_when_descriptors_run_out_are_one_line_per_period() -> None:
+    child = await spawn("after")
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
     port = int(await asyncio.wait_for(child.stdout.readline(), 30))
     held = []

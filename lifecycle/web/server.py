@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ from lifecycle.web.repeats import RepeatFilter, install
 log = logging.getLogger("lifecycle.web")
 
 _REPEAT_EVERY = 30.0
+# Descriptors kept for everything but HTTP clients: the database pool, Exotel's
+# connections, the rules file, the log.
+_RESERVED_FDS = 64
 # Handlers still running at stop get this long: the daemon exits within seconds.
 _SHUTDOWN_SECONDS = 2.0
 
@@ -104,7 +108,7 @@ class _CappedSite(web.BaseSite):
 async def start(state: WebState, listen: Listen) -> web.AppRunner:
     """Serve `state` until the returned runner's `cleanup()`."""
     app = make_app(state)
-    admission = Admission(listen.max_connections)
+    admission = Admission(_within_descriptors(listen.max_connections))
     app.middlewares.append(admission.track)
     remove_filter = install(RepeatFilter(_REPEAT_EVERY), log, logging.getLogger("asyncio"))
     app.on_cleanup.append(lambda _: _call(remove_filter))
@@ -138,6 +142,22 @@ async def start(state: WebState, listen: Listen) -> web.AppRunner:
             listen.host,
         )
     return runner
+
+
+def _within_descriptors(wanted: int) -> int:
+    """The cap, lowered (with a warning) to leave `_RESERVED_FDS` of the process's
+    descriptor limit: a cap above it would let accept fail with EMFILE, and /healthz too."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft - _RESERVED_FDS:
+        return wanted
+    cap = max(1, soft - _RESERVED_FDS)
+    log.warning(
+        "LIFECYCLE_HTTP_MAX_CONNECTIONS=%d is too close to the limit of %d open files: using %d",
+        wanted,
+        soft,
+        cap,
+    )
+    return cap
 
 
 async def _call(function: Callable[[], None]) -> None:
