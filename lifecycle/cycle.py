@@ -66,6 +66,9 @@ class TickReport:
     error: str | None = None
     standby: bool = False
     warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
+    # The tick failed because the database did not answer (`error` says how): not a standby,
+    # not a bug, and not ready until it answers again.
+    database_unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -82,6 +85,26 @@ class TickOptions:
     may_act: Callable[[], Awaitable[bool]] | None = None
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
+
+
+@dataclass
+class Progress:
+    """How far the tick in progress has come, for readiness: a tick that keeps moving is
+    healthy however long it runs, and one that stopped moving is not, however recently it
+    began. Instants are on the reconciler's clock."""
+
+    started: datetime | None = None  # when the tick in progress began; None between ticks
+    at: datetime | None = None  # the last sign of life: a tick began or ended, a page, a step
+
+    def begin(self, now: datetime) -> None:
+        self.started = self.at = now
+
+    def mark(self, now: datetime) -> None:
+        """Something moved: a page was read, a step was sent, an intent resolved."""
+        self.at = now
+
+    def end(self, now: datetime) -> None:
+        self.started, self.at = None, now
 
 
 @dataclass(frozen=True)
@@ -117,12 +140,21 @@ class Reconciler:
     metrics: Metrics = field(default_factory=Metrics)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last: TickReport | None = None
+    # Shared with the client's observer in the daemon, which marks each page read.
+    progress: Progress = field(default_factory=Progress)
+    # Since when ticks have found the database unreachable: it is logged once per outage.
+    _unreachable_since: datetime | None = None
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
         started = time.monotonic()
         now = self.clock.now()
-        report = await self._guarded(now)
+        self.progress.begin(now)
+        try:
+            report = await self._guarded(now)
+        finally:
+            self.progress.end(self.clock.now())
+        self._watch_database(report)
         self.last = report
         self.metrics.tick_seconds.observe(time.monotonic() - started)
         result = "standby" if report.standby else ("ok" if report.ok else "error")
@@ -133,10 +165,10 @@ class Reconciler:
 
     async def _guarded(self, now: datetime) -> TickReport:
         ruleset = self.ruleset()
-        if not await self._may_act():
-            return TickReport(at=now, standby=True)
         tick: Tick | None = None
         try:
+            if not await self._may_act():
+                return TickReport(at=now, standby=True)
             tick = await self.store.start_tick(
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )
@@ -144,6 +176,8 @@ class Reconciler:
         except Interrupted as exc:
             log.info("tick cut short: %s", exc)
             report = TickReport(at=now, error=_describe(exc))
+        except StoreUnavailable as exc:  # logged once per outage, by `_watch_database`
+            report = TickReport(at=now, error=str(exc), database_unreachable=True)
         except Exception as exc:  # the one catch-all: record, go on with the next tick
             error = _describe(exc)
             log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
@@ -152,7 +186,22 @@ class Reconciler:
         return report
 
     async def _may_act(self) -> bool:
+        """StoreUnavailable when the lease cannot be asked: that is no standby."""
         return self.options.may_act is None or await self.options.may_act()
+
+    def _watch_database(self, report: TickReport) -> None:
+        """One ERROR when ticks start finding the database unreachable, one line when it
+        answers again: an outage of an hour is two log lines, not one per tick."""
+        since = self._unreachable_since
+        if report.database_unreachable and since is None:
+            self._unreachable_since = report.at
+            log.error("database unreachable: %s; not acting until it answers", report.error)
+        elif report.database_unreachable:
+            log.debug("database still unreachable: %s", report.error)
+        elif since is not None:
+            self._unreachable_since = None
+            lasted = int((report.at - since).total_seconds())
+            log.warning("database reachable again, after %ds unreachable", lasted)
 
     async def _finish(self, tick: Tick | None, report: TickReport) -> None:
         if tick is None:
@@ -172,6 +221,7 @@ class Reconciler:
         now = tick.at
         await self.resolve_open_intents(now)
         campaigns = await self.client.list_campaigns()
+        self.progress.mark(self.clock.now())
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
         if campaigns.unreadable:  # the client logged each row it set aside
@@ -229,6 +279,7 @@ class Reconciler:
                 at=now,
                 error=f"resolved by re-reading: campaign is {campaign.status.value}",
             )
+            self.progress.mark(self.clock.now())
 
     async def _execute(self, work: _Work) -> tuple[int, int]:
         tally = _Tally()
@@ -277,6 +328,7 @@ class Reconciler:
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
                     continue
             tally.sent += 1
+            self.progress.mark(self.clock.now())
             if outcome != Outcome.SUCCEEDED:
                 tally.failed += 1
             return outcome

@@ -43,14 +43,16 @@ class Lease:
         return cls(store, f"tick:{account_sid}", _owner_id(), ttl, clock, metrics)
 
     async def hold(self) -> bool:
-        """Take or renew the lease now: True while this process may act."""
+        """Take or renew the lease now: True while this process may act, False while another
+        owner leads. StoreUnavailable when the database does not answer: that is no standby,
+        and the caller (the tick) reports it as such."""
         try:
             held = await self.store.acquire_lease(
                 name=self.name, owner=self.owner, at=self.clock.now(), ttl=self.ttl
             )
-        except StoreUnavailable as exc:
-            log.error("cannot reach the database for the leader lease: %s", exc)
-            held = False
+        except StoreUnavailable:
+            self.metrics.leader.set(0)
+            raise
         self.metrics.leader.set(1 if held else 0)
         if not held:
             log.info("another lifecycle process holds the lease %s; standing by", self.name)

@@ -15,7 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.errors import ConfigError
 
-_SECRET_FILE_VARS = ("EXOTEL_API_KEY", "EXOTEL_API_TOKEN", "LIFECYCLE_DATABASE_URL")
+_SECRET_FILE_VARS = (
+    "EXOTEL_API_KEY",
+    "EXOTEL_API_TOKEN",
+    "LIFECYCLE_DATABASE_URL",
+    "LIFECYCLE_WEBHOOK_TOKEN",
+)
 
 
 class Settings(BaseSettings):
@@ -32,6 +37,10 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=60.0, gt=0, alias="LIFECYCLE_POLL_SECONDS")
     api_rate_per_minute: float = Field(default=30.0, gt=0, alias="LIFECYCLE_API_RATE_PER_MINUTE")
     http: str = Field(default="127.0.0.1:8787", alias="LIFECYCLE_HTTP")
+    http_max_connections: int = Field(default=128, ge=1, alias="LIFECYCLE_HTTP_MAX_CONNECTIONS")
+    http_idle_timeout: float = Field(default=10.0, gt=0, alias="LIFECYCLE_HTTP_IDLE_TIMEOUT")
+    webhook_token: SecretStr = Field(default=SecretStr(""), alias="LIFECYCLE_WEBHOOK_TOKEN")
+    webhook_min_interval: float = Field(default=30.0, ge=0, alias="LIFECYCLE_WEBHOOK_MIN_INTERVAL")
     dry_run: bool = Field(default=False, alias="LIFECYCLE_DRY_RUN")
     http_timeout_seconds: float = Field(default=30.0, gt=0, alias="LIFECYCLE_HTTP_TIMEOUT")
     retention_days: int = Field(default=90, ge=1, alias="LIFECYCLE_RETENTION_DAYS")
@@ -70,6 +79,11 @@ class Settings(BaseSettings):
     @property
     def http_port(self) -> int:
         return int(self.http.rpartition(":")[2])
+
+    @property
+    def webhook_gap(self) -> float:
+        """Seconds between early ticks that webhooks bring: never more than the poll."""
+        return min(self.webhook_min_interval, self.poll_seconds)
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming every missing credential variable."""
