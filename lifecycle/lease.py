@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -33,33 +34,37 @@ _PROC = Path("/proc")
 
 @dataclass(frozen=True)
 class Incarnation:
-    """One process, told apart from any other that ever had its pid: the pid, its start
-    time (clock ticks after boot), the boot id and the pid namespace. Outside Linux the last
-    three are empty, and no process is ever provably dead (the lease then expires instead)."""
+    """One run of the daemon, told apart from any other that ever had its pid: the pid, its
+    start time (clock ticks after boot), the boot id, the pid namespace, and a random token
+    for each run within one process (tests start several). Outside Linux the start, boot and
+    namespace are empty, and no process is ever provably dead (the lease expires instead)."""
 
     pid: int
     start: str
     boot: str
     namespace: str
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @classmethod
     def current(cls, proc: Path = _PROC) -> Incarnation:
         pid = os.getpid()
-        return cls(
-            pid, _start_time(proc, pid), _read(proc / "sys/kernel/random/boot_id"), _ns(proc)
-        )
+        boot = _read(proc / "sys/kernel/random/boot_id")
+        return cls(pid, _start_time(proc, pid), boot, _ns(proc))
 
     @classmethod
     def parse(cls, text: str | None) -> Incarnation | None:
         """The incarnation written by `__str__`; None for anything else (older rows)."""
         fields = dict(part.split("=", 1) for part in (text or "").split() if "=" in part)
         try:
-            return cls(int(fields["pid"]), fields["start"], fields["boot"], fields["ns"])
+            pid = int(fields["pid"])
+            return cls(pid, fields["start"], fields["boot"], fields["ns"], fields["run"])
         except (KeyError, ValueError):
             return None
 
     def __str__(self) -> str:
-        return f"pid={self.pid} start={self.start} boot={self.boot} ns={self.namespace}"
+        return (
+            f"pid={self.pid} start={self.start} boot={self.boot} ns={self.namespace} run={self.run}"
+        )
 
     def is_dead(self, here: Incarnation, proc: Path = _PROC) -> bool:
         """Provably gone, as seen from process `here`: same boot and pid namespace (so its
