@@ -114,6 +114,8 @@ class AuditRow:
     reason: str
     ruleset: str
     mode: Mode | None
+    intent_id: int | None = None
+    owner: str | None = None  # the lease holder that opened the intent (None: none, or older)
 
     def to_json(self) -> dict[str, Any]:
         """The `lifecycle audit --json` object for this row."""
@@ -130,6 +132,8 @@ class AuditRow:
             "ruleset": self.ruleset,
             "reason": self.reason,
             "mode": self.mode.value if self.mode else None,
+            "intent_id": self.intent_id,
+            "owner": self.owner,
         }
 
 

@@ -438,6 +438,8 @@ async def test_audit_filters_order_and_json(store: Store, now: datetime) -> None
     assert len(await store.audit(limit=3)) == 3
     row = (await store.audit(limit=1))[0].to_json()
     assert set(row) == {
+        "intent_id",
+        "owner",
         "at",
         "campaign_id",
         "rule",
