@@ -97,6 +97,9 @@ class TickOptions:
     # How long an open or unknown intent is left alone before re-reading decides it, by
     # the database's clock from when it was opened: longer than any request can live.
     grace: timedelta = timedelta(0)
+    # The most time from an intent's lease check to handing its PUT to the HTTP client:
+    # part of the bound the lease is checked for (settings.SEND_WINDOW; tests shorten it).
+    send_window: timedelta = SEND_WINDOW
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
 
@@ -377,6 +380,7 @@ class Reconciler:
         # between them: the rate slot was taken before. The INSERT itself checks the lease
         # (the fence), and the PUT leaves within SEND_WINDOW of that check or not at all:
         # the monotonic clock runs from before the INSERT, so the window is never longer.
+        # (CLOCK_MONOTONIC counts through a SIGSTOP: a frozen process sends nothing on waking.)
         checked = time.monotonic()
         try:
             intent_id = await self.store.open_intent(
@@ -384,7 +388,7 @@ class Reconciler:
             )
         except LeaseLost as exc:
             raise _Halt(f"lost the lease: {exc}") from None
-        send_by = checked + SEND_WINDOW.total_seconds()
+        send_by = checked + self.options.send_window.total_seconds()
         try:
             result = await self.client.act(decision.campaign_id, step, slot=slot, send_by=send_by)
         except NotSent as exc:

@@ -10,6 +10,7 @@ by the database's clock, and moved by writing rows (never by sleeping).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -20,10 +21,12 @@ import pytest
 from lifecycle.client import ExotelClient, RateLimiter
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler, TickOptions
+from lifecycle.errors import NotSent
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Decision, Mode, Outcome, Status
 from lifecycle.rules import load_rules
+from lifecycle.settings import SEND_WINDOW
 from lifecycle.simulator import Fault, Simulator
 from lifecycle.store import IntentState, Store
 from tests.fixtures.db import age_intents, expire_lease
@@ -55,10 +58,21 @@ def leased(store: Store, instance: str) -> Lease:
 
 
 def daemon(
-    client: ExotelClient, store: Store, clock: FixedClock, lease: Lease, *, renews: bool = True
+    client: ExotelClient,
+    store: Store,
+    clock: FixedClock,
+    lease: Lease,
+    *,
+    renews: bool = True,
+    send_window: timedelta = SEND_WINDOW,
 ) -> Reconciler:
     """A Reconciler as run_daemon builds it; `renews=False` leaves only the fence."""
-    options = TickOptions(may_act=lease.hold if renews else None, fence=lease.fence, grace=GRACE)
+    options = TickOptions(
+        may_act=lease.hold if renews else None,
+        fence=lease.fence,
+        grace=GRACE,
+        send_window=send_window,
+    )
     return Reconciler(
         client=client, store=store, ruleset=lambda: RULES, clock=clock, options=options
     )
@@ -211,3 +225,33 @@ async def test_a_put_that_lands_after_our_timeout_is_decided_only_after_the_grac
     assert (rows[0].intent_id, rows[0].outcome) == (unknown.id, Outcome.SUCCEEDED)
     assert puts(sim) == [(campaign, "pause", 200)]  # one PUT, applied once: no illegal call
     assert (await reconciler.tick()).ok and len(puts(sim)) == 1
+
+
+async def test_a_put_past_its_time_to_leave_is_not_sent(
+    sim: Simulator, client: ExotelClient
+) -> None:
+    campaign = running(sim)
+    with pytest.raises(NotSent, match=r"not sent, .*s past its time to leave"):
+        await client.act(campaign, Action.PAUSE, send_by=time.monotonic() - 1)
+    assert puts(sim) == [] and client.limiter.held == 0  # nothing left, no slot spent
+    await client.act(campaign, Action.PAUSE, send_by=time.monotonic() + 60)
+    assert puts(sim) == [(campaign, "pause", 200)]
+
+
+async def test_a_process_frozen_between_intent_and_put_sends_nothing_on_waking(
+    sim: Simulator, client: ExotelClient, store: Store, sim_clock: FixedClock
+) -> None:
+    """The monotonic clock runs from before the INSERT; a window already spent when the PUT
+    would be handed over stands for a SIGSTOP there (CLOCK_MONOTONIC counts through it)."""
+    campaign, other = running(sim), ended(sim)
+    lease = leased(store, "a")
+    frozen = daemon(client, store, sim_clock, lease, send_window=timedelta(seconds=-1))
+
+    report = await frozen.tick()
+
+    assert report.ok and report.sent == 0
+    assert puts(sim) == []  # neither this step nor any later one left
+    assert await store.unresolved_intents() == []  # provably never sent: failed, not unknown
+    rows = [r for r in await store.audit(limit=20) if r.outcome == Outcome.FAILED]
+    assert len(rows) == 1 and rows[0].campaign_id in (campaign, other)
+    assert "NotSent" in (rows[0].error or "") and "not sent" in (rows[0].error or "")
