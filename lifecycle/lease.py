@@ -146,9 +146,6 @@ class Lease:
         twin = Incarnation.parse(row.incarnation)
         if twin is None or not twin.is_dead(self.incarnation):
             return row
-        log.info(
-            "the last process of instance %s (%s) is gone: resuming its lease", self.owner, twin
-        )
         return await self.store.acquire_lease(
             name=self.name,
             owner=self.owner,
@@ -170,17 +167,22 @@ class Lease:
         return f"{row.owner} holds lease {self.name} until {until}"
 
     def _say_leading(self, before: LeaseRow | None) -> None:
-        ours = before is not None and (before.owner, before.incarnation) == (
-            self.owner,
-            str(self.incarnation),
-        )
-        if before is None or ours:
+        mine = str(self.incarnation)
+        if before is None or (before.owner, before.incarnation) == (self.owner, mine):
             log.info("took the lease %s (until %s)", self.name, self._until())
-            return
-        expired = format_instant(before.expires_at, self.zone)
-        log.warning(
-            "took over the lease %s from %s (expired at %s)", self.name, before.owner, expired
-        )
+        elif before.owner == self.owner:
+            old = Incarnation.parse(before.incarnation)
+            log.warning(
+                "resumed the lease %s of instance %s at once: its last process (pid %s) is gone",
+                self.name,
+                self.owner,
+                old.pid if old else "?",
+            )
+        else:
+            expired = format_instant(before.expires_at, self.zone)
+            log.warning(
+                "took over the lease %s from %s (expired at %s)", self.name, before.owner, expired
+            )
 
     def _until(self) -> str:
         return format_instant(self.last.expires_at, self.zone) if self.last else "?"

@@ -67,13 +67,18 @@ async def test_one_holder_until_released_or_expired(store: Store, db_url: str) -
 
 
 async def test_a_restart_resumes_its_own_lease_at_once_when_the_old_process_is_dead(
-    store: Store,
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     crashed = lease(store, "default", incarnation=dead_twin())
     assert await crashed.hold()
     restarted = lease(store, "default")
     assert restarted.owner == crashed.owner  # host:instance, the same across restarts
-    assert await restarted.hold()  # before the old lease expires: nothing to wait for
+    with caplog.at_level(logging.INFO, logger="lifecycle.lease"):
+        assert await restarted.hold()  # before the old lease expires: nothing to wait for
+    assert [r.getMessage() for r in caplog.records] == [
+        f"resumed the lease {NAME} of instance {crashed.owner} at once: its last process "
+        f"(pid {os.getpid()}) is gone"
+    ]
     assert not await crashed.hold()  # the dead incarnation never gets it back
 
 
