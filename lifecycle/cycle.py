@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from lifecycle import engine
@@ -137,6 +137,8 @@ class Reconciler:
     metrics: Metrics = field(default_factory=Metrics)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last: TickReport | None = None
+    # Unknown intents whose re-read could not decide them, already logged (for the log only).
+    _undecided: set[int] = field(default_factory=set)
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
@@ -247,6 +249,16 @@ class Reconciler:
             return
         db_now = await self.store.db_now()
         for intent in pending:
+            if intent.state == IntentState.OPEN and self._orphaned(intent):
+                await self._record(
+                    intent.id,
+                    outcome=Outcome.UNKNOWN,
+                    http_status=None,
+                    request_id=None,
+                    error=f"opened by {intent.owner}, whose lease ended before it recorded an "
+                    "outcome: unknown until re-read after the grace",
+                )
+                intent = replace(intent, state=IntentState.UNKNOWN)
             if (
                 intent.opened_db_at is not None
                 and db_now < intent.opened_db_at + self.options.grace
@@ -270,6 +282,12 @@ class Reconciler:
                 continue
             await self._decide(intent, campaign, now)
 
+    def _orphaned(self, intent: OpenIntent) -> bool:
+        """Opened under another owner's lease, which has ended: this process holds it now.
+        Its owner may yet record the answer (by id, from unknown); never failed on sight."""
+        fence = self.options.fence
+        return fence is not None and intent.owner is not None and intent.owner != fence.owner
+
     async def _decide(self, intent: OpenIntent, campaign: Campaign, now: datetime) -> None:
         """Close (or mark unknown) one intent, by id, from its campaign re-read after grace."""
         status = campaign.status.value
@@ -281,14 +299,16 @@ class Reconciler:
                 f"not applied (re-read after grace): campaign is {status}",
             )
         else:
-            if intent.state == IntentState.OPEN:
-                why = (
-                    f"campaign is {status}, neither what {intent.step.value} leads to nor "
-                    "starts from: the step may or may not have taken effect"
-                )
+            why = (
+                f"campaign is {status}, neither what {intent.step.value} leads to nor "
+                "starts from: the step may or may not have taken effect"
+            )
+            if intent.id not in self._undecided:  # said once per process, not every tick
+                self._undecided.add(intent.id)
                 log.warning("intent %s on %s stays unknown: %s", intent.id, campaign.id, why)
-                await self.store.record_outcome(
-                    intent.id, outcome=Outcome.UNKNOWN, at=now, error=why
+            if intent.state == IntentState.OPEN:
+                await self._record(
+                    intent.id, outcome=Outcome.UNKNOWN, http_status=None, request_id=None, error=why
                 )
             return
         try:

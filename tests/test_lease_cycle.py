@@ -10,6 +10,7 @@ by the database's clock, and moved by writing rows (never by sleeping).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -163,7 +164,7 @@ async def open_as(store: Store, lease: Lease, campaign: str, sim: Simulator) -> 
 )
 async def test_a_takeover_leaves_the_last_owners_intent_until_its_grace_then_reads_status(
     sim: Simulator, client: ExotelClient, store: Store, db_url: str, sim_clock: FixedClock,
-    now: Status, state: IntentState, error: str | None,
+    now: Status, state: IntentState, error: str | None, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     campaign = running(sim)
     a, b = leased(store, "a"), leased(store, "b")
@@ -173,18 +174,30 @@ async def test_a_takeover_leaves_the_last_owners_intent_until_its_grace_then_rea
     standby = daemon(client, store, sim_clock, b)
 
     assert (await standby.tick()).ok  # takes over: the intent is younger than the grace
-    (left,) = await store.unresolved_intents()
-    assert (left.id, left.state, left.owner) == (intent, IntentState.OPEN, a.owner)
-    assert puts(sim) == []  # its campaign stays blocked: nothing is sent beside it
+    (left,) = await store.unresolved_intents()  # not failed: unknown, blocking its campaign
+    assert (left.id, left.state, left.owner) == (intent, IntentState.UNKNOWN, a.owner)
+    rows = await store.audit(campaign_id=campaign)
+    (said,) = [r for r in rows if r.outcome == Outcome.UNKNOWN]
+    assert said.intent_id == intent
+    assert [r.reason for r in rows if r.outcome == Outcome.SKIPPED] != []  # blocked, said why
+    assert f"opened by {a.owner}, whose lease ended" in (said.error or "")
+    assert puts(sim) == []  # nothing is sent beside it
+    assert (await standby.tick()).ok  # and the next tick, still within the grace, waits
+    assert [i.id for i in await store.unresolved_intents()] == [intent] and puts(sim) == []
 
     sim.set_status(campaign, now)  # what a's PUT did, or did not do, on the server
     await age_intents(db_url, GRACE)
-    assert (await standby.tick()).ok
+    with caplog.at_level(logging.WARNING, logger="lifecycle.cycle"):
+        caplog.clear()
+        assert (await standby.tick()).ok
+        assert (await standby.tick()).ok
+    undecided = [r.getMessage() for r in caplog.records if "stays unknown" in r.getMessage()]
+    assert len(undecided) == (1 if state == IntentState.UNKNOWN else 0)  # said once
 
     rows = await store.audit(campaign_id=campaign)
     decided = next(r for r in rows if r.intent_id == intent and r.outcome != Outcome.INTENT)
     assert (decided.outcome.value, decided.owner) == (state.value, a.owner)
-    assert error is None or error in (decided.error or "")
+    assert error is None or error in (decided.error or "") or error in undecided[0]
     unresolved = await store.unresolved_intents()
     assert [i.id for i in unresolved] == ([intent] if state == IntentState.UNKNOWN else [])
     # Not applied: the same tick plans it again and b sends it, under its own lease.
