@@ -157,14 +157,25 @@ class Lease:
     def describe(self, row: LeaseRow) -> str:
         """Who holds the lease and until when, by the database's clock, for logs and CLI."""
         until = format_instant(row.expires_at, self.zone)
-        if row.owner == self.owner:
-            twin = Incarnation.parse(row.incarnation)
-            pid = twin.pid if twin else "?"
+        if row.owner != self.owner:
+            return f"{row.owner} holds lease {self.name} until {until}"
+        twin = Incarnation.parse(row.incarnation)
+        here = self.incarnation
+        if (
+            twin is not None
+            and here.boot
+            and (twin.boot, twin.namespace) == (here.boot, here.namespace)
+        ):
             return (
-                f"another process with instance {self.owner} is running as pid {pid} and holds "
-                f"lease {self.name} until {until}"
+                f"another process with instance {self.owner} is running as pid {twin.pid} and "
+                f"holds lease {self.name} until {until}"
             )
-        return f"{row.owner} holds lease {self.name} until {until}"
+        # Another boot, another container (pid namespace), or no /proc: nothing is provable.
+        return (
+            f"an earlier process of instance {self.owner}, which cannot be seen from here "
+            f"(another boot or container), holds lease {self.name} until {until}; "
+            "it is waited out"
+        )
 
     def _say_leading(self, before: LeaseRow | None) -> None:
         mine = str(self.incarnation)

@@ -116,6 +116,18 @@ def test_a_process_is_dead_only_when_provably_so(differs: dict[str, str]) -> Non
     assert Incarnation.parse("host-a:1:abcd") is None  # a row from before revision 0002
 
 
+async def test_a_process_of_the_instance_in_another_container_is_waited_out(
+    store: Store, db_url: str
+) -> None:
+    elsewhere = replace(dead_twin(), namespace="pid:[1]")  # another pid namespace
+    assert await lease(store, "default", incarnation=elsewhere).hold()
+    here = lease(store, "default")
+    assert not await here.hold()
+    assert here.last is not None and "cannot be seen from here" in here.describe(here.last)
+    await expire_lease(db_url, NAME)
+    assert await here.hold()
+
+
 def test_without_proc_nothing_is_provably_dead(tmp_path: Path) -> None:
     here = Incarnation.current(proc=tmp_path)
     assert (here.start, here.boot, here.namespace) == ("", "", "")
