@@ -37,17 +37,28 @@ IST = RULES.timezone
 GRACE = timedelta(minutes=10)  # by the database's clock; tests move rows past it
 
 
-@pytest.fixture
-async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
-    """A client whose requests time out after 0.3 s (a latency fault outlives that)."""
-    async with ExotelClient(
+def client_for(sim: Simulator, sim_url: str, *, timeout: float) -> ExotelClient:
+    return ExotelClient(
         base_url=sim_url,
         account_sid=sim.config.account_sid,
         api_key=sim.config.api_key,
         api_token=sim.config.api_token,
         limiter=RateLimiter(6000),
-        timeout=0.3,
-    ) as c:
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
+    """A client with time to spare: a 1 s latency fault keeps a PUT in flight, answered."""
+    async with client_for(sim, sim_url, timeout=10.0) as c:
+        yield c
+
+
+@pytest.fixture
+async def impatient(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
+    """A client that gives up after 0.3 s: a 1 s latency fault lands after it did."""
+    async with client_for(sim, sim_url, timeout=0.3) as c:
         yield c
 
 
@@ -121,7 +132,7 @@ async def test_a_lease_lost_between_pause_and_complete_sends_no_complete(
     check: str,
 ) -> None:  # fmt: skip
     campaign = ended(sim)
-    sim.inject(Fault(kind="latency", method="PUT", seconds=0.1))  # the pause is in flight...
+    sim.inject(Fault(kind="latency", method="PUT", seconds=1.0))  # the pause is in flight...
     a = leased(store, "a")
     assert await a.hold()
     # "fence": no renewal before the step, so the INSERT's own lease check must stop it.
@@ -208,11 +219,11 @@ async def test_a_takeover_leaves_the_last_owners_intent_until_its_grace_then_rea
 
 
 async def test_a_put_that_lands_after_our_timeout_is_decided_only_after_the_grace(
-    sim: Simulator, client: ExotelClient, store: Store, db_url: str, sim_clock: FixedClock
+    sim: Simulator, impatient: ExotelClient, store: Store, db_url: str, sim_clock: FixedClock
 ) -> None:
     campaign = running(sim)
     lease = leased(store, "a")
-    reconciler = daemon(client, store, sim_clock, lease)
+    reconciler = daemon(impatient, store, sim_clock, lease)
     # The server holds the PUT for 1 s and then applies it; the client gave up at 0.3 s.
     sim.inject(Fault(kind="latency", method="PUT", seconds=1.0))
 
