@@ -3,7 +3,7 @@
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
 process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step).
+each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
