@@ -3,7 +3,7 @@
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
 process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step).
+each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
@@ -17,8 +17,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, Slot
@@ -28,15 +28,26 @@ from lifecycle.errors import (
     ApiError,
     Interrupted,
     LifecycleError,
+    NotSent,
     OutcomeUnknown,
     RateLimited,
     StoreUnavailable,
 )
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
-from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.model import TRANSITIONS, Action, Campaign, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.records import IntentState
 from lifecycle.rules import Ruleset
-from lifecycle.store import IntentConflict, Store, Tick
+from lifecycle.settings import SEND_WINDOW
+from lifecycle.store import (
+    IntentConflict,
+    IntentNotOpen,
+    LeaseFence,
+    LeaseLost,
+    OpenIntent,
+    Store,
+    Tick,
+)
 
 log = logging.getLogger("lifecycle.cycle")
 
@@ -83,6 +94,15 @@ class TickOptions:
     # Asked before the tick and again before each step: may this process act? (The
     # daemon's leader lease, `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
+    # Checked by the database in the INSERT of every intent: the lease is ours for
+    # `fence.bound` more. None: no lease (a single process, tests).
+    fence: LeaseFence | None = None
+    # How long an open or unknown intent is left alone before re-reading decides it, by
+    # the database's clock from when it was opened: longer than any request can live.
+    grace: timedelta = timedelta(0)
+    # The most time from an intent's lease check to handing its PUT to the HTTP client:
+    # part of the bound the lease is checked for (settings.SEND_WINDOW; tests shorten it).
+    send_window: timedelta = SEND_WINDOW
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
 
@@ -144,6 +164,8 @@ class Reconciler:
     progress: Progress = field(default_factory=Progress)
     # Since when ticks have found the database unreachable: it is logged once per outage.
     _unreachable_since: datetime | None = None
+    # Unknown intents whose re-read could not decide them, already logged (for the log only).
+    _undecided: set[int] = field(default_factory=set)
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
@@ -263,8 +285,44 @@ class Reconciler:
             self.metrics.set_aside.labels(reason="unplannable").inc()
 
     async def resolve_open_intents(self, now: datetime) -> None:
-        """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""
-        for intent in await self.store.unresolved_intents():
+        """Decide every intent left open or unknown by re-reading its campaign (invariant 1),
+        once it is older than the grace by the database's clock: a request still on the
+        wire (ours from a tick that timed out, or a previous lease holder's) may yet land,
+        and reading before it does would call a step failed that then takes effect.
+
+        An intent of another owner is only met here after its lease expired (this process
+        holds the lease), so its owner has stopped waiting for an answer. After the grace:
+        the campaign in the step's target status -> succeeded; still in a status the step
+        starts from -> failed; anything else -> unknown, and the campaign stays blocked."""
+        pending = await self.store.unresolved_intents()
+        if not pending:
+            return
+        db_now = await self.store.db_now()
+        for intent in pending:
+            if intent.state == IntentState.OPEN and self._orphaned(intent):
+                await self._record(
+                    intent.id,
+                    outcome=Outcome.UNKNOWN,
+                    http_status=None,
+                    request_id=None,
+                    error=f"opened by {intent.owner}, whose lease ended before it recorded an "
+                    "outcome: unknown until re-read after the grace",
+                )
+                intent = replace(intent, state=IntentState.UNKNOWN)
+            if (
+                intent.opened_db_at is not None
+                and db_now < intent.opened_db_at + self.options.grace
+            ):
+                left = (intent.opened_db_at + self.options.grace - db_now).total_seconds()
+                log.info(
+                    "intent %s (%s %s, opened by %s) is left for %.1fs more before re-reading",
+                    intent.id,
+                    intent.step.value,
+                    intent.campaign_id,
+                    intent.owner or "?",
+                    left,
+                )
+                continue
             try:
                 campaign = await self.client.get_campaign(intent.campaign_id)
             except ApiError as exc:
@@ -272,14 +330,42 @@ class Reconciler:
                     "cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc
                 )
                 continue
-            applied = campaign.status == intent.expected
-            await self.store.resolve_intent(
-                intent.id,
-                outcome=Outcome.SUCCEEDED if applied else Outcome.FAILED,
-                at=now,
-                error=f"resolved by re-reading: campaign is {campaign.status.value}",
-            )
+            await self._decide(intent, campaign, now)
             self.progress.mark(self.clock.now())
+
+    def _orphaned(self, intent: OpenIntent) -> bool:
+        """Opened under another owner's lease, which has ended: this process holds it now.
+        Its owner may yet record the answer (by id, from unknown); never failed on sight."""
+        fence = self.options.fence
+        return fence is not None and intent.owner is not None and intent.owner != fence.owner
+
+    async def _decide(self, intent: OpenIntent, campaign: Campaign, now: datetime) -> None:
+        """Close (or mark unknown) one intent, by id, from its campaign re-read after grace."""
+        status = campaign.status.value
+        if campaign.status == intent.expected:
+            outcome, found = Outcome.SUCCEEDED, f"campaign is {status}"
+        elif campaign.status in TRANSITIONS[intent.step].sources:
+            outcome, found = (
+                Outcome.FAILED,
+                f"not applied (re-read after grace): campaign is {status}",
+            )
+        else:
+            why = (
+                f"campaign is {status}, neither what {intent.step.value} leads to nor "
+                "starts from: the step may or may not have taken effect"
+            )
+            if intent.id not in self._undecided:  # said once per process, not every tick
+                self._undecided.add(intent.id)
+                log.warning("intent %s on %s stays unknown: %s", intent.id, campaign.id, why)
+            if intent.state == IntentState.OPEN:
+                await self._record(
+                    intent.id, outcome=Outcome.UNKNOWN, http_status=None, request_id=None, error=why
+                )
+            return
+        try:
+            await self.store.resolve_intent(intent.id, outcome=outcome, at=now, error=found)
+        except IntentNotOpen:  # its own process answered it meanwhile, by id: nothing to do
+            log.info("intent %s was closed by its own process meanwhile", intent.id)
 
     async def _execute(self, work: _Work) -> tuple[int, int]:
         tally = _Tally()
@@ -363,12 +449,23 @@ class Reconciler:
 
     async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:
         # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
-        # between them: the rate slot was taken before.
-        intent_id = await self.store.open_intent(
-            tick, decision=decision, step=step, at=self.clock.now()
-        )
+        # between them: the rate slot was taken before. The INSERT itself checks the lease
+        # (the fence), and the PUT leaves within SEND_WINDOW of that check or not at all:
+        # the monotonic clock runs from before the INSERT, so the window is never longer.
+        # (CLOCK_MONOTONIC counts through a SIGSTOP: a frozen process sends nothing on waking.)
+        checked = time.monotonic()
         try:
-            result = await self.client.act(decision.campaign_id, step, slot=slot)
+            intent_id = await self.store.open_intent(
+                tick, decision=decision, step=step, at=self.clock.now(), fence=self.options.fence
+            )
+        except LeaseLost as exc:
+            raise _Halt(f"lost the lease: {exc}") from None
+        send_by = checked + self.options.send_window.total_seconds()
+        try:
+            result = await self.client.act(decision.campaign_id, step, slot=slot, send_by=send_by)
+        except NotSent as exc:
+            await self._close(intent_id, decision, step, Outcome.FAILED, exc)
+            raise _Halt(f"frozen between the lease check and the send: {exc}") from None
         except RateLimited as exc:
             await self._close(intent_id, decision, step, Outcome.FAILED, exc)
             raise
@@ -388,10 +485,9 @@ class Reconciler:
         # Accepted, but the answer names another status: kept in the audit row's error text.
         surprise = result.surprise
         await asyncio.shield(
-            self.store.record_outcome(
+            self._record(
                 intent_id,
                 outcome=Outcome.SUCCEEDED,
-                at=self.clock.now(),
                 http_status=result.http_status,
                 request_id=result.request_id,
                 error=surprise,
@@ -407,16 +503,41 @@ class Reconciler:
         error = _describe(exc)
         http_status = exc.http_status if isinstance(exc, ApiError) else None
         request_id = exc.request_id if isinstance(exc, ApiError) else None
-        await self.store.record_outcome(
-            intent_id,
-            outcome=outcome,
-            at=self.clock.now(),
-            http_status=http_status,
-            request_id=request_id,
-            error=error,
+        await self._record(
+            intent_id, outcome=outcome, http_status=http_status, request_id=request_id, error=error
         )
         self.metrics.steps.labels(action=step.value, outcome=outcome.value).inc()
         self._emit(decision, step, outcome, error)
+
+    async def _record(
+        self,
+        intent_id: int,
+        *,
+        outcome: Outcome,
+        http_status: int | None,
+        request_id: str | None,
+        error: str | None,
+    ) -> None:
+        """The answer to our own request, recorded on its intent by id. When the intent was
+        decided meanwhile (this process was frozen past its lease, and the next holder
+        re-read the campaign after the grace), that decision stands: say so, change nothing."""
+        try:
+            await self.store.record_outcome(
+                intent_id,
+                outcome=outcome,
+                at=self.clock.now(),
+                http_status=http_status,
+                request_id=request_id,
+                error=error,
+            )
+        except IntentNotOpen:
+            log.warning(
+                "intent %s was decided by another process meanwhile; our answer (%s%s) is "
+                "only logged",
+                intent_id,
+                outcome.value,
+                f": {error}" if error else "",
+            )
 
     async def _reread(self, campaign_id: str) -> None:
         """After a state conflict, observe the one campaign so the next plan starts from truth."""

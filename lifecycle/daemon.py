@@ -52,6 +52,8 @@ _NUDGE_DELAY = timedelta(seconds=2)
 # unknown (resolved by re-reading on the next start): exit well within 5 s.
 _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
+# `run --once` that could not act because another process holds the lease (README, Commands).
+EXIT_STANDBY = 3
 
 
 @dataclass(frozen=True)
@@ -270,12 +272,15 @@ async def run_daemon(
         client = await stack.enter_async_context(
             _client(settings, metrics, stop, _marks(progress, options.clock))
         )
+        # Real seconds by the database's clock, whatever the speed of the daemon's clock.
         lease = Lease.for_account(
             settings.exotel_account_sid,
             store=store,
-            ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
-            clock=options.clock,
+            instance=settings.instance,
+            ttl=settings.lease_ttl,
+            bound=settings.send_bound,
             metrics=metrics,
+            zone=rules.current.timezone,
         )
         stack.push_async_callback(lease.release)
         reconciler = Reconciler(
@@ -286,6 +291,8 @@ async def run_daemon(
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
                 may_act=lease.hold,
+                fence=lease.fence,
+                grace=settings.unknown_grace,
                 on_step=options.on_step,
             ),
             metrics=metrics,
@@ -295,7 +302,7 @@ async def run_daemon(
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if options.once:
-            return await _once(reconciler)
+            return await _once(reconciler, lease)
         await _serve(stack, settings, options, reconciler, rules)
     log.info("stopped cleanly")
     return 0
@@ -380,15 +387,19 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
         log.info("retention: removed %d rows older than %s", removed, older)
 
 
-async def _once(reconciler: Reconciler) -> int:
-    """`run --once`: one tick, stopped as the daemon's are. Exit 1 when the tick failed; 0
-    when it worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
+async def _once(reconciler: Reconciler, lease: Lease) -> int:
+    """`run --once`: one tick, stopped as the daemon's are. Exit 1 when the tick failed;
+    EXIT_STANDBY when another process holds the lease (it says who, and until when); 0 when
+    it worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
     report = await tick_until_stopped(reconciler)
     if report is None:
         log.info("stopped with the tick cut short; its step in flight is recorded unknown")
         return 0
-    if report.standby:
-        log.warning("another lifecycle process is acting for this account: nothing done")
+    if report.standby and not reconciler.stop.is_set():
+        if lease.last is None:  # hold() logged why: the database did not answer
+            return 1
+        log.error("nothing done: %s", lease.describe(lease.last))
+        return EXIT_STANDBY
     if reconciler.stop.is_set():  # asked to stop: a tick cut short is no failure of the run
         log.info("stopped cleanly; what was left waits for the next run")
         return 0

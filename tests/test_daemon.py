@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle.client import ExotelClient
 from lifecycle.clock import Clock, FixedClock
 from lifecycle.cycle import Reconciler
-from lifecycle.daemon import DaemonOptions, RulesInForce, TickJob, run_daemon
+from lifecycle.daemon import EXIT_STANDBY, DaemonOptions, RulesInForce, TickJob, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
 from lifecycle.model import Outcome, Status
@@ -400,8 +400,9 @@ async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(
     ):
         await until(lambda: _ready(http, base))
         late = running_campaign(sim)  # appears after the daemon's tick
-        assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
-        assert sim.campaign(late).status == Status.IN_PROGRESS  # the daemon holds the lease
+        # the daemon holds the lease: a second run of its instance refuses, and says so
+        assert await run_daemon(settings_for(sim, sim_url, db), once) == EXIT_STANDBY
+        assert sim.campaign(late).status == Status.IN_PROGRESS
 
     assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
     assert sim.campaign(late).status == Status.PAUSED  # released on stop: no wait for expiry

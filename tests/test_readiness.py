@@ -161,11 +161,12 @@ async def test_an_unreachable_database_is_not_ready_and_no_standby(
     await store.upgrade()
     metrics = Metrics()
     lease = Lease.for_account(
-        sim.config.account_sid, store=store, ttl=STALL, clock=sim_clock, metrics=metrics
-    )
+        sim.config.account_sid, store=store, instance="readiness", ttl=STALL,
+        bound=timedelta(seconds=5), metrics=metrics, zone=UTC,
+    )  # fmt: skip
     reconciler = Reconciler(
         client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
-        options=TickOptions(may_act=lease.hold), metrics=metrics,
+        options=TickOptions(may_act=lease.hold, fence=lease.fence), metrics=metrics,
     )  # fmt: skip
     try:
         async with (
