@@ -76,6 +76,7 @@ class TickReport:
     failed: int = 0
     error: str | None = None
     standby: bool = False
+    leader: str | None = None  # when standby: who holds the lease, and until when
     warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
     # The tick failed because the database did not answer (`error` says how): not a standby,
     # not a bug, and not ready until it answers again.
@@ -94,6 +95,8 @@ class TickOptions:
     # Asked before the tick and again before each step: may this process act? (The
     # daemon's leader lease, `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
+    # When `may_act` says no: who leads instead, as the lease last answered (`Lease.leader`).
+    leader: Callable[[], str | None] | None = None
     # Checked by the database in the INSERT of every intent: the lease is ours for
     # `fence.bound` more. None: no lease (a single process, tests).
     fence: LeaseFence | None = None
@@ -190,7 +193,8 @@ class Reconciler:
         tick: Tick | None = None
         try:
             if not await self._may_act():
-                return TickReport(at=now, standby=True)
+                leader = self.options.leader() if self.options.leader else None
+                return TickReport(at=now, standby=True, leader=leader)
             tick = await self.store.start_tick(
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )

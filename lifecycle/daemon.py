@@ -291,6 +291,7 @@ async def run_daemon(
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
                 may_act=lease.hold,
+                leader=lease.leader,
                 fence=lease.fence,
                 grace=settings.unknown_grace,
                 on_step=options.on_step,

@@ -139,6 +139,13 @@ class Lease:
         self._set(held)
         return held
 
+    def leader(self) -> str | None:
+        """Who holds the lease and until when, as it last answered, when it is not this
+        process: for readiness. None while this process leads or before any answer."""
+        if self.last is None or self._leading is not False:
+            return None
+        return self.describe(self.last)
+
     async def _take(self) -> LeaseRow:
         mine = str(self.incarnation)
         row = await self.store.acquire_lease(

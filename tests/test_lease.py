@@ -52,6 +52,7 @@ async def test_one_holder_until_released_or_expired(store: Store, db_url: str) -
 
     assert await a.hold() and leader(a.metrics) == 1
     assert not await b.hold() and leader(b.metrics) == 0  # standby
+    assert a.leader() is None and (b.leader() or "").startswith(f"{a.owner} holds lease {NAME}")
     assert await other.hold()  # another account: another lease
     assert await a.hold()  # renewed
     assert not await b.hold()

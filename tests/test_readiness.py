@@ -61,6 +61,8 @@ def moved(at: datetime | None, started: datetime | None = None) -> Progress:
          (False, "last tick failed: ApiUnavailable: 503")),
         (TickReport(at=T0, standby=True), moved(T0), T0,
          (True, "standby: another process holds the lease")),
+        (TickReport(at=T0, standby=True, leader="db1:default holds lease tick:x until 10:05"),
+         moved(T0), T0, (True, "standby: db1:default holds lease tick:x until 10:05")),
         (TickReport(at=T0, warning="read 20 of 45"), moved(T0), T0,
          (True, "degraded: read 20 of 45")),
     ],

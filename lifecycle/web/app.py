@@ -66,7 +66,7 @@ def judge_readiness(
     if not last.ok:
         return False, f"last tick failed: {last.error}"
     if last.standby:
-        return True, "standby: another process holds the lease"
+        return True, f"standby: {last.leader or 'another process holds the lease'}"
     if last.warning:
         # Still ready: the daemon acts on what it read, and a failing probe would only
         # restart a pod that a restart cannot fix (README, "Operations").
