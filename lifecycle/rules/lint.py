@@ -16,7 +16,7 @@ from itertools import islice
 
 from lifecycle.errors import Problem
 from lifecycle.model import ACTION_GOAL, Action, Mode, Status, path_to
-from lifecycle.rules.conditions import AllOf, PausedBy, StatusIn
+from lifecycle.rules.conditions import AllOf, PausedBy, StatusIn, Window
 from lifecycle.rules.document import Document, Path
 from lifecycle.rules.problems import problem_at
 from lifecycle.rules.ruleset import Rule, Ruleset
@@ -175,7 +175,7 @@ def _opposites(ruleset: Ruleset, ref: datetime) -> Iterator[Finding]:
     one warning per rule, naming the first such rule and counting the others.
 
     Only pairs whose windows overlap count. The rules are filed by window as they come
-    (`_Fighters`), and each pair of windows is compared once (`_Overlaps`), so the work
+    (`_Fighters`), and two windows compare in one bit operation (`_Overlaps`), so the work
     grows with rules × windows, not with pairs of rules.
     """
     seen = _Fighters()
@@ -185,8 +185,8 @@ def _opposites(ruleset: Ruleset, ref: datetime) -> Iterator[Finding]:
             continue
         key = _window_key(rule)
         by_window, loose = seen.opponents(rule)
-        fighting = [g for g in by_window if g and overlaps.when(_window_key(g[0][1]), key)]
-        fighting.append([e for e in loose if overlaps.when(_window_key(e[1]), key)])
+        fighting = [g for g in by_window if g and overlaps.meet(_window_key(g[0][1]), key)]
+        fighting.append([e for e in loose if overlaps.meet(_window_key(e[1]), key)])
         if any(fighting):
             yield ("rules", j), _opposite_message(rule, fighting, overlaps), False
         seen.add(j, rule)
@@ -211,41 +211,45 @@ def _opposite_message(rule: Rule, fighting: list[list[Earlier]], overlaps: _Over
 
 
 class _Overlaps:
-    """When two windows hold at once, each window's open spans and each pair worked out
-    once: a file has few windows (two per calendar, and none) however many rules."""
+    """Whether and when two windows hold at once, as bit operations.
+
+    Every window's open spans over the sampled four weeks are worked out once. Their
+    ends cut those weeks into pieces, and each window becomes an integer with one bit per
+    piece it holds in: two windows overlap when their masks share a bit, first at the
+    lowest shared bit. Exact to the second, and two windows compare in one `&` however
+    many rules use them or how many windows the file has.
+    """
 
     def __init__(self, rules: Iterable[Rule], ref: datetime) -> None:
-        self.ref = ref
         self.windows = {_window_key(r): r.window for r in rules if r.window is not None}
-        self._spans: dict[WindowKey, list[Interval]] = {}
-        self._when: dict[tuple[WindowKey, WindowKey], str | None] = {}
+        end = ref + _SPAN
+        spans = {key: _active(window, ref, end) for key, window in self.windows.items()}
+        self.cuts = sorted({ref, end, *(x for s in spans.values() for span in s for x in span)})
+        piece = {instant: i for i, instant in enumerate(self.cuts)}
+        self.masks: dict[WindowKey, int] = {None: (1 << (len(self.cuts) - 1)) - 1}
+        for key, intervals in spans.items():
+            self.masks[key] = sum((1 << piece[hi]) - (1 << piece[lo]) for lo, hi in intervals)
 
-    def when(self, first: WindowKey, second: WindowKey) -> str | None:
-        """When both windows hold at once: "at any time", "(e.g. Mon 2026-01-05 09:30
-        Zone)" in the zone of `first` (the earlier rule's) if it has one, or None."""
-        pair = (first, second)
-        if pair not in self._when:
-            self._when[pair] = self._common_instant(first, second)
-        return self._when[pair]
+    def meet(self, first: WindowKey, second: WindowKey) -> bool:
+        """Whether both windows hold at some instant of the sampled weeks."""
+        return self.masks[first] & self.masks[second] != 0
 
-    def _common_instant(self, a: WindowKey, b: WindowKey) -> str | None:
-        if a is None and b is None:
+    def when(self, first: WindowKey, second: WindowKey) -> str:
+        """When both windows hold at once (they `meet`): "at any time" without windows,
+        else "(e.g. Mon 2026-01-05 09:30 Zone)" in the zone of `first` (the earlier
+        rule's) if it has one."""
+        if first is None and second is None:
             return "at any time"
-        spans = [self._active(key) for key in (a, b) if key is not None]
-        common = spans[0] if len(spans) == 1 else _intersect(spans[0], spans[1])
-        if not common:
-            return None
-        tz = self.windows[a if a is not None else b].calendar.tz
-        local = common[0][0].astimezone(tz)
+        common = self.masks[first] & self.masks[second]
+        start = self.cuts[(common & -common).bit_length() - 1]
+        tz = self.windows[first if first is not None else second].calendar.tz
+        local = start.astimezone(tz)
         return f"(e.g. {local.strftime('%a %Y-%m-%d %H:%M')} {tz.key})"
 
-    def _active(self, key: WindowKey) -> list[Interval]:
-        if key not in self._spans:
-            window = self.windows[key]
-            start, end = self.ref, self.ref + _SPAN
-            opened = window.calendar.open_intervals(start, end)
-            self._spans[key] = opened if window.inside else _complement(opened, start, end)
-        return self._spans[key]
+
+def _active(window: Window, start: datetime, end: datetime) -> list[Interval]:
+    opened = window.calendar.open_intervals(start, end)
+    return opened if window.inside else _complement(opened, start, end)
 
 
 def _complement(intervals: list[Interval], start: datetime, end: datetime) -> list[Interval]:
@@ -258,21 +262,6 @@ def _complement(intervals: list[Interval], start: datetime, end: datetime) -> li
     if cursor < end:
         gaps.append((cursor, end))
     return gaps
-
-
-def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    """The overlaps of two sorted lists of disjoint intervals, in one pass over both."""
-    found: list[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo < hi:
-            found.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return found
 
 
 def _calendars(ruleset: Ruleset, ref: datetime) -> Iterator[Finding]:
