@@ -1,0 +1,117 @@
+"""`check` grows linearly with the rules (issue 8, item 13), shown without a clock.
+
+`lifecycle check` compared every pair of rules, and for each pause/resume pair worked out
+both calendars over four weeks: 200 rules took over a minute. These tests count work
+instead of timing it (see tests/fixtures/work.py): calendar evaluations must not grow
+with the rules at all, and the calls a whole check makes must grow about as the rules
+do. A quadratic part makes four times the rules cost about sixteen times the work.
+bench/bench_check.py prints the times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import pytest
+
+from lifecycle.rules import check_rules, parse_rules
+from lifecycle.rules.calendar import Calendar
+from lifecycle.rules.document import read_document
+from lifecycle.rules.lint import lint
+from tests.fixtures.work import calls_made
+
+HEAD = """\
+timezone: Asia/Kolkata
+calendars:
+  office: {weekly: {mon-fri: ["09:30-13:00", "14:00-19:00"], sat: ["10:00-14:00"]}}
+  office-uk: {timezone: Europe/London, weekly: {mon-fri: ["09:00-17:30"]}}
+  night: {weekly: {daily: ["22:00-06:00"]}}
+rules:
+"""
+CALENDARS = ["office", "office-uk", "night"]
+Shape = Callable[[int], str]
+
+
+def fighting(n: int) -> str:
+    """`n` pause and resume rules, none tied to another by `paused_by`: each resume can
+    undo most pauses above it (the issue's file)."""
+    rules = [
+        f"  - name: r{i}\n"
+        f"    when: {{{'outside' if i % 2 else 'inside'}: {CALENDARS[i % 3]}}}\n"
+        f"    match: {{status: [{'in-progress' if i % 2 else 'paused'}], name_regex: '^t{i}-'}}\n"
+        f"    action: {'pause' if i % 2 else 'resume'}\n"
+        for i in range(n)
+    ]
+    return HEAD + "".join(rules)
+
+
+def teams(n: int) -> str:
+    """`n` rules as teams write them: pause outside hours, resume what that paused,
+    complete after the end, in dry-run now and then."""
+    rules = []
+    for i in range(n):
+        team, kind = divmod(i, 3)
+        cal = CALENDARS[team % 3]
+        if kind == 0:
+            body = f"when: {{outside: {cal}}}\n    match: {{status: [in-progress], "
+            body += f"custom_field: {{equals: 't{team}'}}}}\n    action: pause"
+        elif kind == 1:
+            body = f"when: {{inside: {cal}}}\n    match: {{status: [paused], "
+            body += f"paused_by: r{i - 1}}}\n    action: resume"
+        else:
+            body = "mode: dry-run\n    match: {status: [paused], end_at: passed, "
+            body += f"name_regex: '^t{team}-'}}\n    action: complete"
+        rules.append(f"  - name: r{i}\n    {body}\n")
+    return HEAD + "".join(rules)
+
+
+def lint_work(text: str) -> int:
+    ruleset, doc = parse_rules(text), read_document(text)
+    return calls_made(lambda: lint(ruleset, doc))
+
+
+@pytest.mark.parametrize("shape", [fighting, teams], ids=lambda f: f.__name__)
+def test_calendars_are_evaluated_per_window_not_per_pair(
+    shape: Shape, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluated = 0
+    real = Calendar.open_intervals
+
+    def counted(self: Calendar, *args: object, **kwargs: object) -> object:
+        nonlocal evaluated
+        evaluated += 1
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Calendar, "open_intervals", counted)
+    found = []
+    for n in (12, 120):
+        text = shape(n)
+        ruleset, doc = parse_rules(text), read_document(text)
+        evaluated = 0
+        lint(ruleset, doc)
+        found.append(evaluated)
+    assert found[0] == found[1]  # the same windows, ten times the rules
+
+
+@pytest.mark.parametrize("shape", [fighting, teams], ids=lambda f: f.__name__)
+def test_lint_work_grows_linearly_with_the_rules(shape: Shape) -> None:
+    small, large = (lint_work(shape(n)) for n in (50, 200))
+    assert large < 5 * small  # quadratic: about 16 times
+
+
+@pytest.mark.parametrize("shape", [fighting, teams], ids=lambda f: f.__name__)
+def test_whole_check_grows_linearly_with_the_rules(shape: Shape) -> None:
+    """YAML, locations, schema, compiling and warnings together."""
+    texts = [shape(n) for n in (50, 200)]
+    check_rules(texts[0], filename="warm-up.yaml")  # first-use caches out of the count
+    small, large = (calls_made(partial(check_rules, text, filename="r.yaml")) for text in texts)
+    assert large < 5 * small
+
+
+def test_one_warning_per_rule_however_many_rules_it_fights() -> None:
+    report = check_rules(fighting(200), filename="rules.yaml")
+    fights = [w for w in report.warnings if "undo each other" in w.message]
+    assert len({w.line for w in fights}) == len(fights)
+    assert len(fights) > 150  # most rules fight one above them
+    assert any("and " in w.message and " more" in w.message for w in fights)
