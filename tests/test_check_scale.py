@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import pytest
 
-from lifecycle.rules import check_rules, parse_rules
+from lifecycle.errors import RulesError
+from lifecycle.rules import check_rules, parse_rules, read_rules
 from lifecycle.rules.calendar import Calendar
 from lifecycle.rules.document import read_document
 from lifecycle.rules.lint import lint
-from tests.fixtures.work import calls_made
+from lifecycle.rules.loader import MAX_FILE_BYTES
+from tests.fixtures.work import CHECK_BUDGET, calls_made, with_work
 
 HEAD = """\
 timezone: Asia/Kolkata
@@ -115,3 +118,26 @@ def test_one_warning_per_rule_however_many_rules_it_fights() -> None:
     assert len({w.line for w in fights}) == len(fights)
     assert len(fights) > 150  # most rules fight one above them
     assert any("and " in w.message and " more" in w.message for w in fights)
+
+
+def refusal(path: Path) -> str:
+    try:
+        read_rules(path)
+    except RulesError as err:
+        return str(err)
+    return "read"
+
+
+def test_ten_megabytes_of_comments_are_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(("# " + "x" * 76 + "\n") * 135_000 + HEAD)  # 10.8 MB
+    message, work = with_work(partial(refusal, path))
+    assert message == f"{path}:1:1: rules file larger than 1024 KiB: not read"
+    assert work < 1_000  # read 1 MiB and a byte, then stop: nothing parsed
+
+
+def test_a_mebibyte_of_comments_is_checked_within_budget() -> None:
+    comments = ("# " + "x" * 76 + "\n") * (MAX_FILE_BYTES // 80 - 10)
+    report, work = with_work(partial(check_rules, comments + teams(3), filename="r.yaml"))
+    assert report.errors == []
+    assert work < CHECK_BUDGET
