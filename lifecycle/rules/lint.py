@@ -139,8 +139,8 @@ Earlier = tuple[int, Rule]  # a rule above the one being checked, with its index
 @dataclass
 class _Fighters:
     """The fighters seen so far, filed so that the ones a new rule can fight with are
-    found without looking at the others: pause rules by window and by name, resume rules
-    that are not restricted by window, restricted ones by the pause rules they name."""
+    found without looking at the others: pause rules by window and by name; resume rules
+    without `paused_by` by window, those with it by the pause rule they name."""
 
     pauses: dict[WindowKey, list[Earlier]] = field(default_factory=dict)
     pause_named: dict[str, Earlier] = field(default_factory=dict)
