@@ -16,6 +16,7 @@ from itertools import islice
 
 from lifecycle.errors import Problem
 from lifecycle.model import ACTION_GOAL, Action, Mode, Status, path_to
+from lifecycle.rules.calendar import Calendar
 from lifecycle.rules.conditions import AllOf, PausedBy, StatusIn, Window
 from lifecycle.rules.document import Document, Path
 from lifecycle.rules.problems import problem_at
@@ -267,7 +268,16 @@ def _complement(intervals: list[Interval], start: datetime, end: datetime) -> li
 def _calendars(ruleset: Ruleset, ref: datetime) -> Iterator[Finding]:
     used = {rule.window.calendar.name for rule in ruleset.rules if rule.window is not None}
     for name, calendar in ruleset.calendars.items():
-        if calendar.next_change(ref, horizon=_YEAR) is None and not calendar.is_open(ref):
+        if _never_open(calendar, ref):
             yield ("calendars", name), f"calendar '{name}' is never open within a year", True
         if name not in used:
             yield ("calendars", name), f"calendar '{name}' is not used by any rule", True
+
+
+def _never_open(calendar: Calendar, ref: datetime) -> bool:
+    """Whether `calendar` stays closed for a year from `ref`. Without a range on any day
+    there is nothing to search for: a file of many empty calendars must not cost a year's
+    search each."""
+    if not any(calendar.weekly) and not any(calendar.special.values()):
+        return True
+    return calendar.next_change(ref, horizon=_YEAR) is None and not calendar.is_open(ref)
