@@ -22,6 +22,7 @@ from lifecycle.rules.calendar import Calendar
 from lifecycle.rules.document import read_document
 from lifecycle.rules.lint import lint
 from lifecycle.rules.loader import MAX_FILE_BYTES
+from lifecycle.rules.safeyaml import MAX_NODES
 from tests.fixtures.work import CHECK_BUDGET, calls_made, with_work
 
 HEAD = """\
@@ -141,3 +142,44 @@ def test_a_mebibyte_of_comments_is_checked_within_budget() -> None:
     report, work = with_work(partial(check_rules, comments + teams(3), filename="r.yaml"))
     assert report.errors == []
     assert work < CHECK_BUDGET
+
+
+MEGABYTE = MAX_FILE_BYTES - 300
+DENSE = {
+    "tiny-calendars": "timezone: UTC\ncalendars:\n"
+    + "".join(f"  c{i:05d}: {{weekly: {{}}}}\n" for i in range(MEGABYTE // 24))
+    + "rules:\n  - {name: r, action: pause}\n",
+    "a-long-list": "timezone: UTC\nrules:\n  - name: r\n    match: {name: ["
+    + ", ".join(f"n{i:06d}" for i in range(MEGABYTE // 9))
+    + "]}\n    action: pause\n",
+}
+
+
+@pytest.mark.parametrize("text", DENSE.values(), ids=DENSE.keys())
+def test_a_megabyte_of_tiny_values_is_refused_within_budget(text: str) -> None:
+    """Just under the size limit, but far more values than any rules file needs: PyYAML
+    took ten seconds to read 45,000 calendars. Refused where the limit is crossed."""
+    report, work = with_work(partial(check_rules, text, filename="r.yaml"))
+    (error,) = report.errors
+    assert error.message == (
+        f"invalid YAML: more than {MAX_NODES:,} values in one file (1,000 rules need far fewer)"
+    )
+    assert error.line > 1
+    assert work < CHECK_BUDGET
+
+
+def test_at_most_200_calendars() -> None:
+    calendars = "".join(f"  c{i}: {{weekly: {{mon: ['09:00-17:00']}}}}\n" for i in range(201))
+    text = f"timezone: UTC\ncalendars:\n{calendars}rules:\n  - {{name: r, action: pause}}\n"
+    report = check_rules(text, filename="r.yaml")
+    assert [str(p) for p in report.errors] == [
+        "r.yaml:3:3: calendars: allows at most 200 items, got 201"
+    ]
+
+
+def test_the_largest_bench_file_is_well_within_the_value_limit() -> None:
+    """The limit leaves room: 1,000 realistic rules (teams, as bench/bench_check.py makes
+    them, with a description each) hold well under MAX_NODES values."""
+    described = teams(1000).replace("    match:", "    description: what it is for\n    match:")
+    report = check_rules(described, filename="r.yaml")
+    assert report.errors == []
