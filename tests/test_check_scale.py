@@ -11,8 +11,10 @@ bench/bench_check.py prints the times.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,3 +185,36 @@ def test_the_largest_bench_file_is_well_within_the_value_limit() -> None:
     described = teams(1000).replace("    match:", "    description: what it is for\n    match:")
     report = check_rules(described, filename="r.yaml")
     assert report.errors == []
+
+
+def calendars_file(calendar: str, count: int = 200) -> str:
+    calendars = "".join(f"  c{i}: {calendar}\n" for i in range(count))
+    rule = "  - {name: r, when: {inside: c0}, match: {status: [paused]}, action: resume}\n"
+    return f"timezone: UTC\ncalendars:\n{calendars}rules:\n{rule}"
+
+
+def test_a_calendar_without_ranges_is_never_open_without_a_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searched = []
+    real = Calendar.next_change
+
+    def counted(self: Calendar, *args: Any, **kwargs: Any) -> Any:
+        searched.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Calendar, "next_change", counted)
+    report = check_rules(calendars_file("{weekly: {}}"), filename="r.yaml")
+    assert len([w for w in report.warnings if "never open" in w.message]) == 200
+    assert searched == []
+
+
+def test_the_most_calendars_closed_all_year_cost_bounded_work() -> None:
+    """The year's search is only needed for a calendar whose every range is closed by a
+    special day; 200 of those, the most a file may hold, stay within the budget."""
+    mondays = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(54)]  # from REFERENCE
+    special = ", ".join(f'"{day}": []' for day in mondays)
+    calendar = f'{{weekly: {{mon: ["09:00-10:00"]}}, special: {{{special}}}}}'
+    report, work = with_work(partial(check_rules, calendars_file(calendar), filename="r.yaml"))
+    assert report.errors == []
+    assert work < CHECK_BUDGET
