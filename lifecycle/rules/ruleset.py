@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from lifecycle.model import Action, Mode, Status
@@ -56,7 +57,16 @@ class Ruleset:
     trust_date_updated: bool = False
 
     def rule(self, name: str) -> Rule | None:
-        return next((r for r in self.rules if r.name == name), None)
+        """The rule called `name` (names are unique in a loaded file), in constant time:
+        the engine asks for each decision, so a scan would cost decisions × rules."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, Rule]:
+        by_name: dict[str, Rule] = {}
+        for rule in self.rules:
+            by_name.setdefault(rule.name, rule)  # the first, as a scan would find it
+        return by_name
 
 
 def compile_ruleset(spec: RulesFile, *, hash: str, source: str) -> Ruleset:
