@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -22,7 +23,9 @@ from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutd
 from lifecycle.instant import format_duration, format_instant, parse_when
 
 if TYPE_CHECKING:
+    from lifecycle.accounts import Account
     from lifecycle.console import Period
+    from lifecycle.rules import Overrides, Ruleset
     from lifecycle.settings import Settings
 
 P = ParamSpec("P")
@@ -39,6 +42,13 @@ RULES_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Rules file (default: $LIFECYCLE_RULES or rules.yaml).",
+)
+ACCOUNT_OPTION = click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default=None,
+    help="The Exotel account (required when LIFECYCLE_ACCOUNTS lists several).",
 )
 
 
@@ -127,14 +137,33 @@ def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
     return settings
 
 
-def _rules_zone(settings: Settings) -> ZoneInfo:
+def _account(rules_path: Path | None, sid: str | None) -> Account:
+    """The account a command works on (`--account`, or the only one configured), with
+    `--rules` in place of its rules file when given."""
+    from lifecycle.accounts import choose_account, configured_accounts
+
+    account = choose_account(configured_accounts(_settings()), sid)
+    if rules_path is None:
+        return account
+    return dataclasses.replace(
+        account, settings=account.settings.model_copy(update={"rules": rules_path})
+    )
+
+
+def _ruleset(account: Account) -> Ruleset:
+    """The account's rules, with its overrides; RulesError (exit 2, located) otherwise."""
+    from lifecycle.rules import load_rules
+
+    return load_rules(account.settings.rules, account.overrides)
+
+
+def _rules_zone(account: Account) -> ZoneInfo:
     """The rules' zone, in which a WHEN typed on the command line is read and every instant
     shown is written, log stamps included (from here on). Rules that cannot be read are an
     error with FILE:LINE:COL, never a silent switch to UTC."""
-    from lifecycle.rules import load_rules
-
+    settings = account.settings
     try:
-        tz = load_rules(settings.rules).timezone
+        tz = _ruleset(account).timezone
     except RulesError:
         click.echo(
             f"lifecycle: times are read and shown in the zone of the rules, and {settings.rules} "
@@ -205,6 +234,7 @@ def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     help="Timeline: what Exotel does to a running campaign at its end_at (the docs disagree).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@ACCOUNT_OPTION
 @handles_errors
 def plan(
     rules_path: Path | None,
@@ -215,6 +245,7 @@ def plan(
     snapshot: Path | None,
     end_at: str,
     as_json: bool,
+    account_sid: str | None,
 ) -> None:
     """Show what a tick at WHEN would do, or every decision from --from to --to.
 
@@ -223,11 +254,11 @@ def plan(
     """
     from lifecycle import output
     from lifecycle.console import plan_at, timeline_over
-    from lifecycle.rules import load_rules
 
     _check_period_options(at_text, from_text, to_text)
-    settings = _settings(rules_path)
-    ruleset = load_rules(settings.rules)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    ruleset = _ruleset(account)
     tz = ruleset.timezone
     _zone_logs(settings, tz)
     if from_text is None or to_text is None:
@@ -274,29 +305,74 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
     "path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option(
+    "--accounts",
+    "accounts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Check this accounts file, and the rules file of each account (with its overrides).",
+)
 @handles_errors
-def check(path: Path | None, strict: bool) -> None:
+def check(path: Path | None, strict: bool, accounts_path: Path | None) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
-    from lifecycle.rules import check_source, read_rules
+    from lifecycle.rules import NO_OVERRIDES
 
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
+    if accounts_path is None:
+        sys.exit(_check_rules(path, NO_OVERRIDES, strict=strict))
+    sys.exit(_check_accounts(accounts_path, default_rules=path, strict=strict))
+
+
+def _check_accounts(path: Path, *, default_rules: Path, strict: bool) -> int:
+    """The accounts file, then each account's rules as that account reads them (a shared
+    file once per distinct overrides). Credentials are not read: `check` runs anywhere."""
+    from lifecycle.accounts import read_accounts
+    from lifecycle.rules import Overrides
+
+    specs = read_accounts(path)  # RulesError: exit 2, located
+    click.echo(f"{path}: ok ({len(specs)} accounts: {', '.join(s.sid for s in specs)})")
+    seen: set[tuple[Path, str | None, str | None]] = set()
+    worst = 0
+    for spec in specs:
+        rules = path.parent / spec.rules if spec.rules else default_rules
+        overrides = Overrides(ZoneInfo(spec.timezone) if spec.timezone else None, spec.holidays)
+        same = (rules, spec.timezone, spec.holidays.model_dump_json() if spec.holidays else None)
+        if same in seen:
+            continue
+        seen.add(same)
+        click.echo(f"account {spec.sid}:", nl=False)
+        try:
+            worst = max(worst, _check_rules(rules, overrides, strict=strict, prefix=" "))
+        except RulesError as exc:  # unreadable: the other accounts are still checked
+            click.echo(f" {rules}: not valid")
+            click.echo(str(exc), err=True)
+            worst = 2
+    return worst
+
+
+def _check_rules(path: Path, overrides: Overrides, *, strict: bool, prefix: str = "") -> int:
+    from lifecycle.rules import check_source, read_rules
+
     source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
-    report = check_source(source, at=SystemClock().now())
+    report = check_source(source, at=SystemClock().now(), overrides=overrides)
+    if prefix and (report.errors or (strict and report.warnings)):
+        click.echo(f"{prefix}{path}: not valid")
     for problem in report.errors + report.warnings:
         click.echo(
             f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
         )
     if report.errors:
-        sys.exit(2)
+        return 2
     if strict and report.warnings:
-        sys.exit(1)
+        return 1
     ruleset = report.ruleset
     assert ruleset is not None
     click.echo(
-        f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
+        f"{prefix}{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
         f"{len(report.warnings)} warnings, {ruleset.hash})"
     )
+    return 0
 
 
 @main.command("test")
@@ -319,8 +395,10 @@ def rule_tests(path: Path) -> None:
 @click.option("--since", "since_text", metavar="WHEN", help="Only rows at or after WHEN.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@ACCOUNT_OPTION
 @handles_errors
 def audit(
+    account_sid: str | None,
     rules_path: Path | None,
     campaign_id: str | None,
     rule: str | None,
@@ -332,8 +410,9 @@ def audit(
     from lifecycle import output
     from lifecycle.console import read_audit
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     since = _when(since_text, tz) if since_text else None
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
@@ -348,14 +427,17 @@ def audit(
 @click.argument("campaign_id")
 @RULES_OPTION
 @click.option("--at", "at_text", metavar="WHEN", help="Explain as of WHEN (default: now).")
+@ACCOUNT_OPTION
 @handles_errors
-def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
+def why(
+    campaign_id: str, rules_path: Path | None, at_text: str | None, account_sid: str | None
+) -> None:
     """Why a campaign was (or was not) acted on: rules, decisions, audit, holds."""
     from lifecycle.console import explain_campaign
-    from lifecycle.rules import load_rules
 
-    settings = _settings(rules_path)
-    ruleset = load_rules(settings.rules)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    ruleset = _ruleset(account)
     _zone_logs(settings, ruleset.timezone)
     at = _when(at_text, ruleset.timezone)
     click.echo(run_async(explain_campaign(settings, ruleset, campaign_id, at)))
@@ -366,13 +448,21 @@ def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
 @RULES_OPTION
 @click.option("--until", "until_text", metavar="WHEN", required=True)
 @click.option("--reason", required=True, help="Shown in `why` and the audit trail.")
+@ACCOUNT_OPTION
 @handles_errors
-def hold(campaign_id: str, rules_path: Path | None, until_text: str, reason: str) -> None:
+def hold(
+    campaign_id: str,
+    rules_path: Path | None,
+    until_text: str,
+    reason: str,
+    account_sid: str | None,
+) -> None:
     """Keep every rule's hands off a campaign until WHEN (read in the rules' zone)."""
     from lifecycle.console import with_store
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     until = _when(until_text, tz)
     now = SystemClock().now()
     run_async(
@@ -386,12 +476,13 @@ def hold(campaign_id: str, rules_path: Path | None, until_text: str, reason: str
 
 @main.command()
 @click.argument("campaign_id")
+@ACCOUNT_OPTION
 @handles_errors
-def release(campaign_id: str) -> None:
+def release(campaign_id: str, account_sid: str | None) -> None:
     """Remove the hold on a campaign."""
     from lifecycle.console import with_store
 
-    settings = _settings()
+    settings = _account(None, account_sid).settings
     now = SystemClock().now()
     released = run_async(with_store(settings, lambda s: s.release_hold(campaign_id, at=now)))
     click.echo(f"released {campaign_id}" if released else f"{campaign_id} had no hold")
@@ -399,14 +490,16 @@ def release(campaign_id: str) -> None:
 
 @main.command()
 @RULES_OPTION
+@ACCOUNT_OPTION
 @handles_errors
-def holds(rules_path: Path | None) -> None:
+def holds(rules_path: Path | None, account_sid: str | None) -> None:
     """List the holds in force; times in the rules' zone."""
     from lifecycle import output
     from lifecycle.console import with_store
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     now = SystemClock().now()
     for item in run_async(with_store(settings, lambda s: s.holds(at=now))):
         click.echo(output.hold_line(item, tz))
@@ -472,10 +565,25 @@ def db() -> None:
 
 
 @db.command()
+@click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default=None,
+    help="The account that rows written before accounts belong to "
+    "(default: EXOTEL_ACCOUNT_SID, or the only account of LIFECYCLE_ACCOUNTS).",
+)
 @handles_errors
-def upgrade() -> None:
+def upgrade(account_sid: str | None) -> None:
     """Upgrade the database schema to this version (Alembic)."""
     from lifecycle.console import upgrade_database
 
     settings = _settings()
+    if account_sid is None and not settings.exotel_account_sid and settings.accounts:
+        from lifecycle.accounts import read_accounts
+
+        listed = read_accounts(settings.accounts)
+        account_sid = listed[0].sid if len(listed) == 1 else None
+    if account_sid is not None:
+        settings = settings.model_copy(update={"exotel_account_sid": account_sid})
     click.echo(run_async(upgrade_database(settings)))

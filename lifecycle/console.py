@@ -24,23 +24,17 @@ from lifecycle.model import Campaign, History, Plan
 from lifecycle.output import audit_line, local_iso
 from lifecycle.rules import Ruleset
 from lifecycle.settings import Settings
-from lifecycle.store import AuditRow, Store
+from lifecycle.store import AuditRow, Store, sqlite_path
 
 T = TypeVar("T")
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other databases."""
-    if not url.startswith("sqlite"):
-        return None
-    _, _, rest = url.partition(":///")
-    return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
-
-
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """A connected store; a SQLite file that does not exist yet is created on first use."""
-    store = await Store.connect(settings.database_url.get_secret_value())
+    """A connected store for the rows of the settings' account; a SQLite file that does not
+    exist yet is created on first use."""
+    url = settings.database_url.get_secret_value()
+    store = await Store.connect(url, account=settings.exotel_account_sid)
     try:
         yield store
     finally:
@@ -163,6 +157,7 @@ async def read_audit(
 
 
 async def upgrade_database(settings: Settings) -> str:
+    """Upgrade to head; rows from before accounts go to the settings' account."""
     async with open_store(settings) as store:
         await store.upgrade()
     return "database schema is up to date"

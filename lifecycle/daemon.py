@@ -1,10 +1,15 @@
 """Process lifetime: resources, signals, the scheduler's jobs, hot reload of the rules.
 
 Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `TickJob`
-is the scheduler's one job that runs ticks: after each tick it sets its own next run to
-the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or a
-rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
+is the scheduler's job that runs one account's ticks: after each tick it sets its own next
+run to the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or
+a rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
 leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+
+Many accounts (LIFECYCLE_ACCOUNTS): one `AccountRunner` per account, each with its own
+client and rate limiter, rules in force, lease, reconciler and tick job (id `tick:SID`).
+Nothing is shared but the process, the database pool and the HTTP side, so a 401, a 429
+storm, a bad rules edit or a slow API on one account never holds another's tick back.
 
 One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT, and one path from it for the
 daemon and `run --once` alike (`tick_until_stopped`): no new tick starts, every wait (rate
@@ -17,8 +22,11 @@ systemd's TimeoutStopSec. One way to clean up: an `AsyncExitStack` that unwinds 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -29,16 +37,25 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
+from lifecycle.accounts import Account, configured_accounts
 from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
-from lifecycle.errors import RulesError
+from lifecycle.errors import ConfigError, RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
-from lifecycle.metrics import Metrics
-from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
+from lifecycle.metrics import Metrics, MetricsHub
+from lifecycle.rules import (
+    NO_OVERRIDES,
+    Overrides,
+    Ruleset,
+    compile_rules,
+    decode_rules,
+    load_rules,
+    rules_hash,
+)
 from lifecycle.settings import Settings
-from lifecycle.store import Store
+from lifecycle.store import Store, sqlite_path
 
 log = logging.getLogger("lifecycle.daemon")
 
@@ -68,10 +85,11 @@ class RulesInForce:
     """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
     a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
 
-    def __init__(self, path: Path, metrics: Metrics) -> None:
+    def __init__(self, path: Path, metrics: Metrics, overrides: Overrides = NO_OVERRIDES) -> None:
         self.path = path
         self._metrics = metrics
-        self.current: Ruleset = load_rules(path)
+        self._overrides = overrides  # the account's zone and holidays (accounts file)
+        self.current: Ruleset = load_rules(path, overrides)
         self._rejected: str | None = None
         metrics.set_ruleset(self.current.hash)
 
@@ -100,7 +118,7 @@ class RulesInForce:
         if rules_hash(data) in (current, rejected):
             return None
         try:
-            return compile_rules(decode_rules(data, filename=str(self.path)))
+            return compile_rules(decode_rules(data, filename=str(self.path)), self._overrides)
         except RulesError as exc:
             return RejectedEdit(rules_hash(data), exc)
 
@@ -129,7 +147,8 @@ class RulesInForce:
 
 @dataclass
 class TickJob:
-    """The scheduler's one job that runs ticks (`max_instances=1`: never two at once)."""
+    """The scheduler's job that runs one account's ticks (`max_instances=1`: never two at
+    once); `job_id` tells the accounts' jobs apart."""
 
     reconciler: Reconciler
     rules: RulesInForce
@@ -142,6 +161,7 @@ class TickJob:
     _in_flight: asyncio.Task[None] | None = None
     _nudged: bool = False  # while a run is in flight: run again soon after it
     _hinted: bool = False  # while a run is in flight: run again after the webhook gap
+    job_id: str = _TICK_JOB
 
     def add(self) -> None:
         """The first tick runs at once; each run then sets when the next one does."""
@@ -150,7 +170,7 @@ class TickJob:
             "interval",  # the poll, should a run ever end without setting its successor
             seconds=self.poll.total_seconds(),
             next_run_time=self._wall_in(timedelta(0)),
-            id=_TICK_JOB,
+            id=self.job_id,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -197,7 +217,7 @@ class TickJob:
         return soon if self.started is None else max(soon, self.started + self.webhook_gap)
 
     def _bring_forward(self, at: datetime) -> None:
-        job = self.scheduler.get_job(_TICK_JOB)
+        job = self.scheduler.get_job(self.job_id)
         if job.next_run_time is None or at < job.next_run_time:  # never postpone it
             job.modify(next_run_time=at)
 
@@ -214,7 +234,7 @@ class TickJob:
             due.append(self._hinted_at())
         if report.plan is not None and report.plan.next_wakeup is not None:
             due.append(self.reconciler.clock.to_wall(report.plan.next_wakeup + _WAKEUP_MARGIN))
-        self.scheduler.get_job(_TICK_JOB).modify(next_run_time=min(due))
+        self.scheduler.get_job(self.job_id).modify(next_run_time=min(due))
 
     def _wall_in(self, delay: timedelta) -> datetime:
         clock = self.reconciler.clock
@@ -257,95 +277,155 @@ class DaemonOptions:
     rules_watch_seconds: float = 5.0  # how soon a saved edit of the rules file is noticed
 
 
+@dataclass
+class AccountRunner:
+    """Everything one account has to itself in a daemon (see the module docstring)."""
+
+    account: Account
+    rules: RulesInForce
+    lease: Lease
+    reconciler: Reconciler
+    ticks: TickJob | None = None  # once serving
+
+    @property
+    def sid(self) -> str:
+        return self.account.sid
+
+
 async def run_daemon(
     settings: Settings, options: DaemonOptions, stop: asyncio.Event | None = None
 ) -> int:
-    """The daemon's whole life. Returns the process exit code."""
-    metrics = Metrics()
-    rules = RulesInForce(settings.rules, metrics)
+    """The daemon's whole life, for every configured account. Returns the exit code."""
+    accounts = configured_accounts(settings)
+    hub = MetricsHub()
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        progress = Progress()
-        client = await stack.enter_async_context(
-            _client(settings, metrics, stop, _marks(progress, options.clock))
-        )
-        # Real seconds by the database's clock, whatever the speed of the daemon's clock.
-        lease = Lease.for_account(
-            settings.exotel_account_sid,
-            store=store,
-            instance=settings.instance,
-            ttl=settings.lease_ttl,
-            bound=settings.send_bound,
-            metrics=metrics,
-            zone=rules.current.timezone,
-        )
-        stack.push_async_callback(lease.release)
-        reconciler = Reconciler(
-            client=client,
-            store=store,
-            ruleset=rules,
-            clock=options.clock,
-            options=TickOptions(
-                dry_run=options.dry_run or settings.dry_run,
-                may_act=lease.hold,
-                leader=lease.leader,
-                fence=lease.fence,
-                grace=settings.unknown_grace,
-                on_step=options.on_step,
-            ),
-            metrics=metrics,
-            stop=stop,
-            progress=progress,
-        )
+        if not options.once:
+            _one_daemon_per_sqlite_file(stack, settings)
+        runners = [
+            await _runner(stack, account, store, hub.for_account(account.sid), options, stop)
+            for account in accounts
+        ]
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if options.once:
-            return await _once(reconciler, lease)
-        await _serve(stack, settings, options, reconciler, rules)
+            return await _once_for_all(runners)
+        await _serve(stack, settings, options, runners, hub)
     log.info("stopped cleanly")
     return 0
+
+
+async def _runner(
+    stack: AsyncExitStack,
+    account: Account,
+    root: Store,
+    metrics: Metrics,
+    options: DaemonOptions,
+    stop: asyncio.Event,
+) -> AccountRunner:
+    """One account's client, rules, lease and reconciler, cleaned up by `stack`."""
+    settings = account.settings
+    rules = RulesInForce(settings.rules, metrics, account.overrides)
+    progress = Progress()
+    client = await stack.enter_async_context(
+        _client(settings, metrics, stop, _marks(progress, options.clock))
+    )
+    store = root.for_account(account.sid)
+    # Real seconds by the database's clock, whatever the speed of the daemon's clock.
+    lease = Lease.for_account(
+        account.sid,
+        store=store,
+        instance=settings.instance,
+        ttl=settings.lease_ttl,
+        bound=settings.send_bound,
+        metrics=metrics,
+        zone=rules.current.timezone,
+    )
+    stack.push_async_callback(lease.release)
+    reconciler = Reconciler(
+        client=client,
+        store=store,
+        ruleset=rules,
+        clock=options.clock,
+        options=TickOptions(
+            dry_run=options.dry_run or settings.dry_run,
+            may_act=lease.hold,
+            leader=lease.leader,
+            fence=lease.fence,
+            grace=settings.unknown_grace,
+            on_step=options.on_step,
+        ),
+        metrics=metrics,
+        stop=stop,
+        progress=progress,
+    )
+    return AccountRunner(account, rules, lease, reconciler)
+
+
+def _one_daemon_per_sqlite_file(stack: AsyncExitStack, settings: Settings) -> None:
+    """SQLite serves one daemon: hold an exclusive lock beside the database file for the
+    daemon's life (the kernel drops it when the process dies, kill -9 included), and
+    refuse to start when another daemon holds it. PostgreSQL has no such limit."""
+    path = sqlite_path(settings.database_url.get_secret_value())
+    if path is None:
+        return
+    lock = path.with_name(path.name + ".daemon")
+    handle = lock.open("a+", encoding="ascii")
+    stack.callback(handle.close)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise ConfigError(
+            f"another daemon ({holder}) is running on the SQLite database {path}: SQLite "
+            "serves one daemon; to share accounts between daemons use PostgreSQL"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
 
 
 async def _serve(
     stack: AsyncExitStack,
     settings: Settings,
     options: DaemonOptions,
-    reconciler: Reconciler,
-    rules: RulesInForce,
+    runners: list[AccountRunner],
+    hub: MetricsHub,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    ticks = TickJob(
-        reconciler,
-        rules,
-        scheduler,
-        poll=timedelta(seconds=settings.poll_seconds),
-        webhook_gap=timedelta(seconds=settings.webhook_gap),
-    )
-    ticks.add()
+    for runner in runners:
+        runner.ticks = _tick_job(runner, scheduler, settings, job_id=_job_id(runners, runner))
+        runner.ticks.add()
+        scheduler.add_job(
+            _watch_rules,
+            "interval",
+            seconds=options.rules_watch_seconds,
+            args=(runner.rules, runner.ticks),
+            id=f"rules:{runner.sid}",
+        )
+    first = runners[0].reconciler
     scheduler.add_job(
-        _watch_rules,
-        "interval",
-        seconds=options.rules_watch_seconds,
-        args=(rules, ticks),
-        id="rules",
+        _prune, "interval", hours=6, args=(first, settings), id="retention", coalesce=True
     )
-    scheduler.add_job(
-        _prune, "interval", hours=6, args=(reconciler, settings), id="retention", coalesce=True
-    )
+    jobs = [runner.ticks for runner in runners if runner.ticks is not None]
     if options.install_signal_handlers:
-        _on_sighup(stack, lambda: ticks.nudge("SIGHUP"))
+        _on_sighup(stack, lambda: _each(jobs, TickJob.nudge, "SIGHUP"))
     if options.serve_http:
         state = web.WebState(
-            reconciler=reconciler,
+            reconciler=first,
             clock=options.clock,
             poll_seconds=settings.poll_seconds,
-            nudge=ticks.hint,
+            # A callback does not say which account it is about: each account looks.
+            nudge=lambda reason: _each(jobs, TickJob.hint, reason),
             started_at=options.clock.now(),
             token=settings.webhook_token.get_secret_value(),
             body_timeout=settings.http_idle_timeout,
+            accounts={r.sid: r.reconciler for r in runners} if settings.accounts else {},
+            exposition=hub.exposition,
         )
         listen = web.Listen(
             settings.http_host,
@@ -353,21 +433,46 @@ async def _serve(
             max_connections=settings.http_max_connections,
             idle_timeout=settings.http_idle_timeout,
         )
-        runner = await web.start(state, listen)
-        stack.push_async_callback(runner.cleanup)
+        site = await web.start(state, listen)
+        stack.push_async_callback(site.cleanup)
     scheduler.start()
-    log.info(
-        "running: polling every %gs, rules %s (%s)%s",
-        settings.poll_seconds,
-        rules.path,
-        rules.current.hash,
-        ", dry-run" if reconciler.options.dry_run else "",
-    )
-    await reconciler.stop.wait()
-    log.info("stop requested: finishing the step in flight")
+    for each in runners:
+        log.info(
+            "running account %s: polling every %gs, rules %s (%s)%s",
+            each.sid,
+            settings.poll_seconds,
+            each.rules.path,
+            each.rules.current.hash,
+            ", dry-run" if each.reconciler.options.dry_run else "",
+        )
+    await first.stop.wait()
+    log.info("stop requested: finishing the steps in flight")
     scheduler.pause()  # no job starts from here on
-    await ticks.stopped()
+    await asyncio.gather(*(job.stopped() for job in jobs))
     scheduler.shutdown(wait=False)
+
+
+def _job_id(runners: list[AccountRunner], runner: AccountRunner) -> str:
+    """`tick` for the one account of a daemon without an accounts file; else `tick:SID`."""
+    return _TICK_JOB if len(runners) == 1 else f"{_TICK_JOB}:{runner.sid}"
+
+
+def _tick_job(
+    runner: AccountRunner, scheduler: AsyncIOScheduler, settings: Settings, *, job_id: str
+) -> TickJob:
+    return TickJob(
+        runner.reconciler,
+        runner.rules,
+        scheduler,
+        poll=timedelta(seconds=settings.poll_seconds),
+        webhook_gap=timedelta(seconds=settings.webhook_gap),
+        job_id=job_id,
+    )
+
+
+def _each(jobs: list[TickJob], call: Callable[[TickJob, str], None], reason: str) -> None:
+    for job in jobs:
+        call(job, reason)
 
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
@@ -386,6 +491,16 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
     if removed:
         older = format_instant(before, reconciler.ruleset().timezone)
         log.info("retention: removed %d rows older than %s", removed, older)
+
+
+async def _once_for_all(runners: list[AccountRunner]) -> int:
+    """`run --once` for every account at once: 1 when any tick failed, else EXIT_STANDBY
+    when any account was led by another process, else 0."""
+    codes = await asyncio.gather(*(_once(r.reconciler, r.lease) for r in runners))
+    for worst in (1, EXIT_STANDBY):
+        if worst in codes:
+            return worst
+    return 0
 
 
 async def _once(reconciler: Reconciler, lease: Lease) -> int:

@@ -1,11 +1,14 @@
-"""Prometheus metrics. One `Metrics` per process, on its own registry (tests build many)."""
+"""Prometheus metrics. One `Metrics` per account, on its own registry (tests build many);
+a `MetricsHub` shows every account's in one exposition, each sample labelled `account`."""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from lifecycle.model import Campaign
 
@@ -86,6 +89,37 @@ class Metrics:
     def set_ruleset(self, ruleset_hash: str) -> None:
         self.ruleset.clear()
         self.ruleset.labels(hash=ruleset_hash).set(1)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsHub(Collector):
+    """The metrics of every account of one process: `for_account` gives each account its
+    own `Metrics` (the cycle, client and lease write to it unchanged), and the exposition
+    merges them, adding the label `account` to every sample."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, Metrics] = {}
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+
+    def for_account(self, sid: str) -> Metrics:
+        return self._accounts.setdefault(sid, Metrics())
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for sid, metrics in self._accounts.items():
+            for family in metrics.registry.collect():
+                into = merged.setdefault(
+                    family.name,
+                    Metric(family.name, family.documentation, family.type, family.unit),
+                )
+                into.samples.extend(
+                    sample._replace(labels={"account": sid, **sample.labels})
+                    for sample in family.samples
+                )
+        return iter(merged.values())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

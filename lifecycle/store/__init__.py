@@ -17,6 +17,7 @@ from lifecycle.records import (
     Tick,
     TickRow,
 )
+from lifecycle.store.database import sqlite_path
 from lifecycle.store.store import Store
 from lifecycle.store.types import UtcDateTime
 
@@ -35,4 +36,5 @@ __all__ = [
     "Tick",
     "TickRow",
     "UtcDateTime",
+    "sqlite_path",
 ]

@@ -18,12 +18,15 @@ from lifecycle.store.dbclock import db_now
 from lifecycle.store.tables import holds, leases
 
 
-async def put_hold(conn: AsyncConnection, hold: Hold) -> None:
+async def put_hold(conn: AsyncConnection, account: str, hold: Hold) -> None:
     """Add a hold, replacing any earlier hold on the same campaign."""
-    statement = upsert(conn, holds, key=["campaign_id"], update=["until", "reason", "created_at"])
+    statement = upsert(
+        conn, holds, key=["account", "campaign_id"], update=["until", "reason", "created_at"]
+    )
     await conn.execute(
         statement,
         {
+            "account": account,
             "campaign_id": hold.campaign_id,
             "until": hold.until,
             "reason": hold.reason,
@@ -32,18 +35,26 @@ async def put_hold(conn: AsyncConnection, hold: Hold) -> None:
     )
 
 
-async def delete_hold(conn: AsyncConnection, campaign_id: str, *, at: datetime) -> bool:
+async def delete_hold(
+    conn: AsyncConnection, account: str, campaign_id: str, *, at: datetime
+) -> bool:
     """Remove the campaign's hold; True if one was in force at `at`."""
-    statement = delete(holds).where(holds.c.campaign_id == campaign_id).returning(holds.c.until)
+    mine = and_(holds.c.account == account, holds.c.campaign_id == campaign_id)
+    statement = delete(holds).where(mine).returning(holds.c.until)
     until = (await conn.execute(statement)).scalar_one_or_none()
     return until is not None and until > at
 
 
 async def holds_in_force(
-    conn: AsyncConnection, *, at: datetime, campaign_ids: Collection[str] | None = None
+    conn: AsyncConnection,
+    account: str,
+    *,
+    at: datetime,
+    campaign_ids: Collection[str] | None = None,
 ) -> list[Hold]:
-    """Holds whose `until` is after `at`, by campaign id."""
-    query = select(holds).where(holds.c.until > at).order_by(holds.c.campaign_id)
+    """The account's holds whose `until` is after `at`, by campaign id."""
+    query = select(holds).where(holds.c.account == account, holds.c.until > at)
+    query = query.order_by(holds.c.campaign_id)
     if campaign_ids is None:
         rows = list(await conn.execute(query))
     else:

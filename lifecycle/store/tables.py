@@ -34,6 +34,12 @@ metadata = MetaData(
 )
 
 
+def _account() -> Column[str]:
+    """The Exotel account a row belongs to (revision 0003; rows from before it are the
+    account `lifecycle db upgrade` was told they belong to)."""
+    return Column("account", String, nullable=False, server_default="")
+
+
 def _state_in(states: tuple[str, ...]) -> str:
     listed = ", ".join(f"'{state}'" for state in states)
     return f"state IN ({listed})"
@@ -47,6 +53,7 @@ ticks = Table(
     "ticks",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Column("ruleset", String, nullable=False),
@@ -59,6 +66,7 @@ ticks = Table(
 campaigns = Table(
     "campaigns",
     metadata,
+    Column("account", String, primary_key=True, server_default=""),
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
     Column("status", String, nullable=False),
@@ -69,6 +77,7 @@ status_history = Table(
     "status_history",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("campaign_id", String, nullable=False),
     Column("status", String, nullable=False),
     Column("since", UtcDateTime, nullable=False),
@@ -77,13 +86,14 @@ status_history = Table(
     # True when the campaign was already in this status when first seen: `since` is then a
     # lower bound (rows from before that rule hold date_updated; readers use first_seen_at).
     Column("estimated", Boolean, nullable=False),
-    Index(None, "campaign_id", "id"),
+    Index(None, "account", "campaign_id", "id"),
 )
 
 decisions = Table(
     "decisions",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("campaign_id", String, nullable=False),
@@ -97,13 +107,14 @@ decisions = Table(
     Column("reason", Text, nullable=False),
     Column("ruleset", String, nullable=False),
     CheckConstraint("kind IN ('action', 'skipped', 'shadowed')", name="kind"),
-    Index(None, "campaign_id", "at"),
+    Index(None, "account", "campaign_id", "at"),
 )
 
 intents = Table(
     "intents",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
     Column("campaign_id", String, nullable=False),
     Column("campaign_name", String, nullable=False),
@@ -121,10 +132,11 @@ intents = Table(
     Column("owner", String),
     Column("opened_db_at", UtcDateTime),
     CheckConstraint(_state_in(tuple(state.value for state in IntentState)), name="state"),
-    Index(None, "campaign_id", "created_at"),
+    Index(None, "account", "campaign_id", "created_at"),
     # Invariant 2: at most one step in flight (or of unknown outcome) per campaign.
     Index(
         "uq_intents_one_unresolved_per_campaign",
+        "account",
         "campaign_id",
         unique=True,
         sqlite_where=_UNRESOLVED_SQL,
@@ -136,6 +148,7 @@ audit = Table(
     "audit",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("tick_id", Integer, ForeignKey("ticks.id"), index=True),
     Column("intent_id", Integer, ForeignKey("intents.id"), index=True),
@@ -155,13 +168,14 @@ audit = Table(
         "outcome IN ('intent', 'succeeded', 'failed', 'unknown', 'dry-run', 'skipped')",
         name="outcome",
     ),
-    Index(None, "campaign_id", "id"),
-    Index(None, "rule", "id"),
+    Index(None, "account", "campaign_id", "id"),
+    Index(None, "account", "rule", "id"),
 )
 
 holds = Table(
     "holds",
     metadata,
+    Column("account", String, primary_key=True, server_default=""),
     Column("campaign_id", String, primary_key=True),
     Column("until", UtcDateTime, nullable=False),
     Column("reason", Text, nullable=False),

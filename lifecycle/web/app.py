@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -37,14 +37,57 @@ class WebState:
     started_at: datetime
     token: str = ""  # LIFECYCLE_WEBHOOK_TOKEN; empty: webhooks need none
     body_timeout: float = 10.0  # seconds a webhook body may take to arrive
+    # Every account the daemon serves, by SID (`reconciler` is one of them); empty: only
+    # `reconciler`'s. And the exposition of all their metrics (default: `reconciler`'s).
+    accounts: Mapping[str, Reconciler] = field(default_factory=dict)
+    exposition: Callable[[], bytes] | None = None
+
+    def account_states(self) -> dict[str, AccountState]:
+        """Each account's readiness, by SID: `judge_readiness` on its own ticks."""
+        stall = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
+        now = self.clock.now()
+        served = self.accounts or {"": self.reconciler}
+        return {
+            sid: AccountState.of(*judge_readiness(r.last, r.progress, now=now, stall=stall))
+            for sid, r in served.items()
+        }
 
     def readiness(self) -> tuple[bool, str]:
-        """(ready, reason), from the last tick and the one in progress: `judge_readiness`."""
-        stall = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
-        reconciler = self.reconciler
-        return judge_readiness(
-            reconciler.last, reconciler.progress, now=self.clock.now(), stall=stall
-        )
+        """(ready, reason): `judge_readiness` for one account; for several, ready when every
+        account is (leading and healthy, or standing by), else the reasons of those that
+        are not."""
+        states = self.account_states()
+        if len(states) == 1:
+            (only,) = states.values()
+            return only.ready, only.reason
+        failing = [f"{sid}: {s.reason}" for sid, s in states.items() if not s.ready]
+        if failing:
+            return False, "; ".join(failing)
+        tally = [f"{n} {kind}" for kind in ("leading", "standby") if (n := _count(states, kind))]
+        return True, "ok: " + ", ".join(tally)
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """One account on `/readyz`: leading (acting), standby (another daemon holds its lease)
+    or failing (not ready: `reason` says why)."""
+
+    state: str
+    reason: str
+
+    @property
+    def ready(self) -> bool:
+        return self.state != "failing"
+
+    @classmethod
+    def of(cls, ready: bool, reason: str) -> AccountState:
+        if not ready:
+            return cls("failing", reason)
+        return cls("standby" if reason.startswith("standby") else "leading", reason)
+
+
+def _count(states: Mapping[str, AccountState], kind: str) -> int:
+    return sum(1 for s in states.values() if s.state == kind)
 
 
 def judge_readiness(
@@ -92,11 +135,17 @@ def make_app(state: WebState) -> web.Application:
             "tick_in_progress_since": _iso(state.reconciler.progress.started),
             "ruleset": state.reconciler.ruleset().hash,
         }
+        if state.accounts:
+            body["accounts"] = {
+                sid: {"state": s.state, "reason": s.reason}
+                for sid, s in state.account_states().items()
+            }
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
+        expose = state.exposition or state.reconciler.metrics.exposition
         return web.Response(
-            body=state.reconciler.metrics.exposition(),
+            body=expose(),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
 
