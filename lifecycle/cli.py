@@ -202,12 +202,17 @@ def main() -> None:
 @handles_errors
 def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     """Run the daemon (or one tick with --once)."""
+    from lifecycle.accounts import configured_accounts
     from lifecycle.daemon import DaemonOptions, run_daemon
     from lifecycle.rules import load_rules
 
     settings = _settings(rules_path)
-    _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
-    settings.require_credentials()
+    if settings.accounts is None:
+        _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
+        settings.require_credentials()
+    else:  # every account's credentials found and rules valid, or exit 2 naming what is not
+        zones = [_ruleset(account).timezone for account in configured_accounts(settings)]
+        _zone_logs(settings, zones[0])
     code = run_async(run_daemon(settings, DaemonOptions(once=once, dry_run=dry_run)))
     sys.exit(code)
 

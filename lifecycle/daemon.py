@@ -28,7 +28,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +43,7 @@ from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import ConfigError, RulesError
 from lifecycle.instant import format_instant
-from lifecycle.lease import Lease
+from lifecycle.lease import Lease, owner_id
 from lifecycle.metrics import Metrics, MetricsHub
 from lifecycle.rules import (
     NO_OVERRIDES,
@@ -55,6 +55,7 @@ from lifecycle.rules import (
     rules_hash,
 )
 from lifecycle.settings import Settings
+from lifecycle.sharing import Share
 from lifecycle.store import Store, sqlite_path
 
 log = logging.getLogger("lifecycle.daemon")
@@ -212,6 +213,16 @@ class TickJob:
             return
         self._bring_forward(self._hinted_at())
 
+    def run_soon(self, delay: timedelta) -> None:
+        """Run `delay` from now (real time), unless a run is in flight or due sooner."""
+        if self.reconciler.stop.is_set() or self._in_flight is not None:
+            return
+        self._bring_forward(self._wall_in(delay))
+
+    @property
+    def in_flight(self) -> bool:
+        return self._in_flight is not None
+
     def _hinted_at(self) -> datetime:
         soon = self._wall_in(_NUDGE_DELAY)
         return soon if self.started is None else max(soon, self.started + self.webhook_gap)
@@ -303,17 +314,26 @@ async def run_daemon(
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        if not options.once:
+        share: Share | None = None
+        if not options.once:  # `run --once` takes what it can, and is no daemon to share with
             _one_daemon_per_sqlite_file(stack, settings)
+            share = Share.for_lease(
+                store, owner_id(settings.instance), lease_ttl=settings.lease_ttl
+            )
+            await share.heartbeat()
         runners = [
-            await _runner(stack, account, store, hub.for_account(account.sid), options, stop)
+            await _runner(
+                stack, account, store, hub.for_account(account.sid), options, stop, share=share
+            )
             for account in accounts
         ]
+        if share is not None:
+            stack.push_async_callback(share.leave)  # first on the way out, then the leases
         if options.install_signal_handlers:
             _install_signals(stack, stop)
-        if options.once:
+        if share is None:
             return await _once_for_all(runners)
-        await _serve(stack, settings, options, runners, hub)
+        await _serve(stack, settings, options, runners, hub, share)
     log.info("stopped cleanly")
     return 0
 
@@ -325,6 +345,8 @@ async def _runner(
     metrics: Metrics,
     options: DaemonOptions,
     stop: asyncio.Event,
+    *,
+    share: Share | None,
 ) -> AccountRunner:
     """One account's client, rules, lease and reconciler, cleaned up by `stack`."""
     settings = account.settings
@@ -352,7 +374,7 @@ async def _runner(
         clock=options.clock,
         options=TickOptions(
             dry_run=options.dry_run or settings.dry_run,
-            may_act=lease.hold,
+            may_act=_may_act(share, lease, account.sid),
             leader=lease.leader,
             fence=lease.fence,
             grace=settings.unknown_grace,
@@ -363,6 +385,54 @@ async def _runner(
         progress=progress,
     )
     return AccountRunner(account, rules, lease, reconciler)
+
+
+def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
+    """Asked before each tick and each step: the lease, if the account is this daemon's
+    share. An account that moved to another daemon is released here, so after the step in
+    flight and before the next one; the new owner takes it once released."""
+    if share is None:
+        return lease.hold
+
+    async def may_act() -> bool:
+        if share.owns(sid):
+            lease.elsewhere = None
+            return await lease.hold()
+        await _hand_over(share, lease, sid)
+        return False
+
+    return may_act
+
+
+async def _hand_over(share: Share, lease: Lease, sid: str) -> None:
+    lease.elsewhere = share.owner(sid)
+    if lease.leading:
+        log.info("account %s moves to daemon %s: releasing its lease", sid, lease.elsewhere)
+        await lease.release()
+
+
+async def _beat(share: Share, runners: list[AccountRunner]) -> None:
+    """The heartbeat job: say this daemon is alive, then hand over the idle accounts that
+    moved away, and tick soon for those that moved here (at once, or just after the old
+    holder's lease expires when that comes before the next beat)."""
+    await share.heartbeat()
+    for runner in runners:
+        if runner.ticks is None or runner.ticks.in_flight:
+            continue  # its own may_act sees the move before its next step
+        if not share.owns(runner.sid):
+            await _hand_over(share, runner.lease, runner.sid)
+        elif not runner.lease.leading:
+            runner.lease.elsewhere = None
+            runner.ticks.run_soon(_takeover_delay(runner.lease, share.beat))
+
+
+def _takeover_delay(lease: Lease, beat: timedelta) -> timedelta:
+    """0, or when the holder's lease expires if that comes before the next beat."""
+    row = lease.last
+    if row is None:
+        return timedelta(0)
+    left = row.expires_at - row.db_now
+    return left + _WAKEUP_MARGIN if timedelta(0) < left < beat else timedelta(0)
 
 
 def _one_daemon_per_sqlite_file(stack: AsyncExitStack, settings: Settings) -> None:
@@ -395,8 +465,18 @@ async def _serve(
     options: DaemonOptions,
     runners: list[AccountRunner],
     hub: MetricsHub,
+    share: Share,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        _beat,
+        "interval",
+        seconds=share.beat.total_seconds(),
+        args=(share, runners),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
+    )
     for runner in runners:
         runner.ticks = _tick_job(runner, scheduler, settings, job_id=_job_id(runners, runner))
         runner.ticks.add()

@@ -15,7 +15,7 @@ from lifecycle.model import Hold
 from lifecycle.records import LeaseRow
 from lifecycle.store.batch import chunked, upsert
 from lifecycle.store.dbclock import db_now
-from lifecycle.store.tables import holds, leases
+from lifecycle.store.tables import daemons, holds, leases
 
 
 async def put_hold(conn: AsyncConnection, account: str, hold: Hold) -> None:
@@ -124,3 +124,18 @@ async def read_lease(conn: AsyncConnection, *, name: str) -> LeaseRow | None:
 async def drop_lease(conn: AsyncConnection, *, name: str, owner: str, incarnation: str) -> None:
     mine = and_(leases.c.owner == owner, leases.c.incarnation == incarnation)
     await conn.execute(delete(leases).where(leases.c.name == name, mine))
+
+
+async def beat(conn: AsyncConnection, daemon_id: str, *, window: timedelta) -> list[str]:
+    """Record that `daemon_id` is alive now, by the database's clock; the ids of the daemons
+    seen within `window` (itself included), sorted."""
+    statement = upsert(conn, daemons, key=["id"], update=["seen_at"]).values(
+        id=daemon_id, started_at=db_now(conn.dialect), seen_at=db_now(conn.dialect)
+    )
+    await conn.execute(statement)
+    live = select(daemons.c.id).where(daemons.c.seen_at > db_now(conn.dialect, -window))
+    return sorted((await conn.execute(live.order_by(daemons.c.id))).scalars())
+
+
+async def leave(conn: AsyncConnection, daemon_id: str) -> None:
+    await conn.execute(delete(daemons).where(daemons.c.id == daemon_id))

@@ -377,6 +377,18 @@ class Store:
         async with self._transaction() as conn:
             await holds.drop_lease(conn, name=name, owner=owner, incarnation=incarnation)
 
+    async def heartbeat(self, daemon_id: str, *, window: timedelta) -> list[str]:
+        """Say that daemon `daemon_id` is alive (by the database's clock), and return the
+        daemons seen alive within `window`, itself included, sorted."""
+        async with self._transaction() as conn:
+            return await holds.beat(conn, daemon_id, window=window)
+
+    async def leave(self, daemon_id: str) -> None:
+        """Forget the daemon: the others take its accounts without waiting for its row to
+        age out."""
+        async with self._transaction() as conn:
+            await holds.leave(conn, daemon_id)
+
     async def db_now(self) -> datetime:
         """The database's clock: what leases and the grace of unresolved intents use."""
         async with self._transaction() as conn:

@@ -182,6 +182,16 @@ holds = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+# The daemons sharing this database, each seen by its heartbeat (the database's clock):
+# the live ones split the accounts between them (lifecycle.sharing).
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+)
+
 leases = Table(
     "leases",
     metadata,

@@ -7,6 +7,8 @@
   upgrade is told which (`lifecycle db upgrade` passes the configured account; the alembic
   command line takes `-x account=SID`) and writes it into every existing row. With rows
   present and no account named, the upgrade stops before changing anything.
+- `daemons`: one row per running daemon, its heartbeat by the database's clock; the live
+  daemons share the accounts between them.
 
 Revision ID: 0003
 Revises: 0002
@@ -91,6 +93,13 @@ def upgrade() -> None:
         op.create_index(new, table, columns)
     op.drop_index("uq_intents_one_unresolved_per_campaign", table_name="intents")
     _unresolved_index(["account", "campaign_id"])
+    op.create_table(
+        "daemons",
+        sa.Column("id", sa.String(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_daemons"),
+    )
 
 
 def _unresolved_index(columns: list[str]) -> None:
@@ -106,6 +115,7 @@ def _unresolved_index(columns: list[str]) -> None:
 
 def downgrade() -> None:
     """Back to one account: only possible while the rows belong to at most one."""
+    op.drop_table("daemons")
     op.drop_index("uq_intents_one_unresolved_per_campaign", table_name="intents")
     _unresolved_index(["campaign_id"])
     for table, old, new, columns in _INDEXES:
