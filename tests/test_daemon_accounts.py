@@ -155,6 +155,10 @@ async def test_a_401_and_a_429_storm_never_delay_another_accounts_window_edge(
     assert 'account="refused",action=' not in metrics and 'account="busy",action=' not in metrics
 
 
+async def _answers(http: aiohttp.ClientSession, base: str) -> bool:
+    return (await readyz(http, base))[0] != 0
+
+
 async def _has(text: Awaitable[str], line: str) -> bool:
     return line in await text
 
@@ -168,7 +172,8 @@ async def test_a_second_daemon_on_one_sqlite_file_says_so_and_refuses(
 ) -> None:
     accounts = accounts_file(tmp_path, [(sim, sim_url, sim.config.api_token)])
     first = settings_for(accounts, db)
-    async with serving(first, sim_clock):
+    async with serving(first, sim_clock) as base, aiohttp.ClientSession() as http:
+        await until(lambda: _answers(http, base))  # the first daemon is up, its lock taken
         second = settings_for(accounts, db, LIFECYCLE_INSTANCE="second")
         options = DaemonOptions(clock=sim_clock, install_signal_handlers=False)
         with pytest.raises(ConfigError) as caught:
