@@ -163,6 +163,9 @@ class TickJob:
     _nudged: bool = False  # while a run is in flight: run again soon after it
     _hinted: bool = False  # while a run is in flight: run again after the webhook gap
     job_id: str = _TICK_JOB
+    # Run after each tick (not cut short): a daemon sharing accounts hands over here an
+    # account that moved away during the tick, its steps done.
+    after: Callable[[], Awaitable[None]] | None = None
 
     def add(self) -> None:
         """The first tick runs at once; each run then sets when the next one does."""
@@ -190,6 +193,8 @@ class TickJob:
             self._in_flight = None
         if report is not None and not self.reconciler.stop.is_set():
             self._schedule_after(report)
+            if self.after is not None:
+                await self.after()
 
     def nudge(self, reason: str) -> None:
         """Tick soon: a webhook, SIGHUP or a rules edit says the world may have changed."""
@@ -426,6 +431,17 @@ async def _beat(share: Share, runners: list[AccountRunner]) -> None:
             runner.ticks.run_soon(_takeover_delay(runner.lease, share.beat))
 
 
+def _handing_over(share: Share, runner: AccountRunner) -> Callable[[], Awaitable[None]]:
+    """After each tick: release the account if it moved away meanwhile (a heartbeat skips
+    an account whose tick is in flight, and a tick with no step left never asks again)."""
+
+    async def after_tick() -> None:
+        if runner.lease.leading and not share.owns(runner.sid):
+            await _hand_over(share, runner.lease, runner.sid)
+
+    return after_tick
+
+
 def _takeover_delay(lease: Lease, beat: timedelta) -> timedelta:
     """0, or when the holder's lease expires if that comes before the next beat."""
     row = lease.last
@@ -479,6 +495,7 @@ async def _serve(
     )
     for runner in runners:
         runner.ticks = _tick_job(runner, scheduler, settings, job_id=_job_id(runners, runner))
+        runner.ticks.after = _handing_over(share, runner)
         runner.ticks.add()
         scheduler.add_job(
             _watch_rules,
