@@ -323,7 +323,10 @@ async def run_daemon(
         if not options.once:  # `run --once` takes what it can, and is no daemon to share with
             _one_daemon_per_sqlite_file(stack, settings)
             share = Share.for_lease(
-                store, owner_id(settings.instance), lease_ttl=settings.lease_ttl
+                store,
+                owner_id(settings.instance),
+                [account.sid for account in accounts],
+                lease_ttl=settings.lease_ttl,
             )
             await share.heartbeat()
         runners = [

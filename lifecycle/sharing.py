@@ -1,10 +1,12 @@
 """Sharing the accounts between daemons on one database, by rendezvous hashing.
 
 Every daemon beats (`Store.heartbeat`) every `Share.beat` seconds, by the database's clock;
-the daemons seen within `Share.window` are alive. Account A belongs to the live daemon d
-with the highest sha256(d, A) (`owner_of`): every daemon computes the same answer from the
-same list, nobody negotiates, and a daemon joining or leaving moves only its own share,
-about A/D of the accounts.
+the daemons seen within `Share.window` are alive. Account A belongs to the live daemon d,
+among those whose accounts file lists A, with the highest sha256(d, A) (`owner_of`):
+every daemon computes the same answer from the same rows, nobody negotiates, and a daemon
+joining or leaving moves only its own share, about A/D of the accounts. (A daemon that
+does not serve an account is never given it: accounts files may differ while a change
+rolls out, or on purpose.)
 
 Ownership only says which leases a daemon *tries* to take. The lease is still the one
 right to act, checked in every intent's INSERT: a daemon that sees an account move away
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from lifecycle.errors import StoreUnavailable
@@ -46,37 +48,42 @@ class Share:
 
     store: Store
     me: str
+    accounts: frozenset[str]  # what this daemon serves
     beat: timedelta  # how often this daemon says it is alive
     window: timedelta  # a daemon not heard of for this long is taken for dead
-    live: tuple[str, ...] = ()
+    live: dict[str, frozenset[str]] = field(default_factory=dict)  # daemon → its accounts
 
     @classmethod
-    def for_lease(cls, store: Store, me: str, *, lease_ttl: timedelta) -> Share:
+    def for_lease(
+        cls, store: Store, me: str, accounts: Iterable[str], *, lease_ttl: timedelta
+    ) -> Share:
         """Beats 6 times per lease TTL (at least once a second) and a window of half the TTL:
         a dead daemon is known dead well before its leases expire, so its accounts are
         taken as soon as they do, and a live one misses 2 beats before it is doubted."""
         beat = max(lease_ttl / 6, timedelta(seconds=1))
-        return cls(store, me, beat, max(lease_ttl / 2, 3 * beat))
+        return cls(store, me, frozenset(accounts), beat, max(lease_ttl / 2, 3 * beat))
 
     def owns(self, account: str) -> bool:
         return self.owner(account) == self.me
 
     def owner(self, account: str) -> str:
-        return owner_of(account, self.live or (self.me,))
+        """The live daemon serving `account` that it belongs to (this one, before any
+        heartbeat has answered)."""
+        serving = [d for d, served in self.live.items() if account in served]
+        return owner_of(account, serving or [self.me])
 
     async def heartbeat(self) -> bool:
         """Say this daemon is alive and read who else is; True when that changed. While the
         database does not answer, the last view stands (and no lease can be taken)."""
         try:
-            live = tuple(await self.store.heartbeat(self.me, window=self.window))
+            live = await self.store.heartbeat(self.me, self.accounts, window=self.window)
         except StoreUnavailable as exc:
             log.warning("heartbeat failed (keeping the last view of the daemons): %s", exc)
             return False
-        if self.me not in live:  # our own beat is always live, whatever the clocks say
-            live = tuple(sorted((*live, self.me)))
+        live[self.me] = self.accounts  # our own beat is always live, whatever the clocks say
         changed = live != self.live
         if changed:
-            log.info("daemons alive: %s", ", ".join(live))
+            log.info("daemons alive: %s", ", ".join(sorted(live)))
         self.live = live
         return changed
 

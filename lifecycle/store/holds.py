@@ -126,15 +126,23 @@ async def drop_lease(conn: AsyncConnection, *, name: str, owner: str, incarnatio
     await conn.execute(delete(leases).where(leases.c.name == name, mine))
 
 
-async def beat(conn: AsyncConnection, daemon_id: str, *, window: timedelta) -> list[str]:
-    """Record that `daemon_id` is alive now, by the database's clock; the ids of the daemons
-    seen within `window` (itself included), sorted."""
-    statement = upsert(conn, daemons, key=["id"], update=["seen_at"]).values(
-        id=daemon_id, started_at=db_now(conn.dialect), seen_at=db_now(conn.dialect)
+async def beat(
+    conn: AsyncConnection, daemon_id: str, accounts: Collection[str], *, window: timedelta
+) -> dict[str, frozenset[str]]:
+    """Record that `daemon_id`, serving `accounts`, is alive now by the database's clock;
+    the daemons seen within `window` (itself included) and the accounts each serves."""
+    statement = upsert(conn, daemons, key=["id"], update=["seen_at", "accounts"]).values(
+        id=daemon_id,
+        started_at=db_now(conn.dialect),
+        seen_at=db_now(conn.dialect),
+        accounts=",".join(sorted(accounts)),
     )
     await conn.execute(statement)
-    live = select(daemons.c.id).where(daemons.c.seen_at > db_now(conn.dialect, -window))
-    return sorted((await conn.execute(live.order_by(daemons.c.id))).scalars())
+    live = select(daemons.c.id, daemons.c.accounts).where(
+        daemons.c.seen_at > db_now(conn.dialect, -window)
+    )
+    rows = await conn.execute(live)
+    return {row.id: frozenset(filter(None, row.accounts.split(","))) for row in rows}
 
 
 async def leave(conn: AsyncConnection, daemon_id: str) -> None:

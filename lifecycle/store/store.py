@@ -377,11 +377,14 @@ class Store:
         async with self._transaction() as conn:
             await holds.drop_lease(conn, name=name, owner=owner, incarnation=incarnation)
 
-    async def heartbeat(self, daemon_id: str, *, window: timedelta) -> list[str]:
-        """Say that daemon `daemon_id` is alive (by the database's clock), and return the
-        daemons seen alive within `window`, itself included, sorted."""
+    async def heartbeat(
+        self, daemon_id: str, accounts: Collection[str], *, window: timedelta
+    ) -> dict[str, frozenset[str]]:
+        """Say that daemon `daemon_id`, serving `accounts`, is alive (by the database's
+        clock); the daemons seen alive within `window`, itself included, with the accounts
+        each serves."""
         async with self._transaction() as conn:
-            return await holds.beat(conn, daemon_id, window=window)
+            return await holds.beat(conn, daemon_id, accounts, window=window)
 
     async def leave(self, daemon_id: str) -> None:
         """Forget the daemon: the others take its accounts without waiting for its row to

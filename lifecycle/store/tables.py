@@ -190,6 +190,9 @@ daemons = Table(
     Column("id", String, primary_key=True),
     Column("started_at", UtcDateTime, nullable=False),
     Column("seen_at", UtcDateTime, nullable=False),
+    # The accounts it serves, comma-separated: an account is shared only among the daemons
+    # configured for it.
+    Column("accounts", Text, nullable=False),
 )
 
 leases = Table(

@@ -7,8 +7,8 @@
   upgrade is told which (`lifecycle db upgrade` passes the configured account; the alembic
   command line takes `-x account=SID`) and writes it into every existing row. With rows
   present and no account named, the upgrade stops before changing anything.
-- `daemons`: one row per running daemon, its heartbeat by the database's clock; the live
-  daemons share the accounts between them.
+- `daemons`: one row per running daemon, its heartbeat by the database's clock and the
+  accounts it serves; the live daemons share each account among those serving it.
 
 Revision ID: 0003
 Revises: 0002
@@ -98,6 +98,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accounts", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_daemons"),
     )
 
