@@ -30,6 +30,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,8 @@ _NUDGE_DELAY = timedelta(seconds=2)
 # unknown (resolved by re-reading on the next start): exit well within 5 s.
 _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
+# The account whose work the current task does: each tick runs in a task of its own.
+_ACCOUNT: ContextVar[str | None] = ContextVar("lifecycle_account", default=None)
 # `run --once` that could not act because another process holds the lease (README, Commands).
 EXIT_STANDBY = 3
 
@@ -166,6 +169,7 @@ class TickJob:
     # Run after each tick (not cut short): a daemon sharing accounts hands over here an
     # account that moved away during the tick, its steps done.
     after: Callable[[], Awaitable[None]] | None = None
+    account: str | None = None  # named in every log line of its ticks (several accounts)
 
     def add(self) -> None:
         """The first tick runs at once; each run then sets when the next one does."""
@@ -184,6 +188,7 @@ class TickJob:
         """The job: one tick on the rules as saved, then the next run at the next poll, the
         plan's next wake-up or (when nudged meanwhile) soon, whichever comes first."""
         self._in_flight = asyncio.current_task()
+        _ACCOUNT.set(self.account)  # this task's own context: no other account sees it
         self.started = self._wall_in(timedelta(0))
         self._nudged = self._hinted = False
         try:
@@ -337,6 +342,8 @@ async def run_daemon(
         ]
         if share is not None:
             stack.push_async_callback(share.leave)  # first on the way out, then the leases
+        if settings.accounts is not None:
+            _name_accounts_in_logs(stack)
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if share is None:
@@ -454,6 +461,26 @@ def _takeover_delay(lease: Lease, beat: timedelta) -> timedelta:
     return left + _WAKEUP_MARGIN if timedelta(0) < left < beat else timedelta(0)
 
 
+class _AccountInLogs(logging.Filter):
+    """Prefixes each log line written for an account's tick with `[SID] `."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sid = _ACCOUNT.get()
+        if sid is not None and not getattr(record, "account", None):
+            record.account = sid
+            record.msg = f"[{sid}] {record.msg}"
+        return True
+
+
+def _name_accounts_in_logs(stack: AsyncExitStack) -> None:
+    """With an accounts file, every line logged for an account says which (the handlers
+    are the CLI's; the filter goes when the daemon stops)."""
+    named = _AccountInLogs()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(named)
+        stack.callback(handler.removeFilter, named)
+
+
 def _one_daemon_per_sqlite_file(stack: AsyncExitStack, settings: Settings) -> None:
     """SQLite serves one daemon: hold an exclusive lock beside the database file for the
     daemon's life (the kernel drops it when the process dies, kill -9 included), and
@@ -499,6 +526,7 @@ async def _serve(
     for runner in runners:
         runner.ticks = _tick_job(runner, scheduler, settings, job_id=_job_id(runners, runner))
         runner.ticks.after = _handing_over(share, runner)
+        runner.ticks.account = runner.sid if settings.accounts else None
         runner.ticks.add()
         scheduler.add_job(
             _watch_rules,
@@ -577,6 +605,7 @@ def _each(jobs: list[TickJob], call: Callable[[TickJob, str], None], reason: str
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
     """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
+    _ACCOUNT.set(ticks.account)  # a job's own task: logged as its account's
     if await rules.refresh_off_loop():
         ticks.nudge("rules changed")
 
@@ -596,7 +625,13 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
 async def _once_for_all(runners: list[AccountRunner]) -> int:
     """`run --once` for every account at once: 1 when any tick failed, else EXIT_STANDBY
     when any account was led by another process, else 0."""
-    codes = await asyncio.gather(*(_once(r.reconciler, r.lease) for r in runners))
+
+    async def once(runner: AccountRunner) -> int:  # a task of its own: its own context
+        if len(runners) > 1:
+            _ACCOUNT.set(runner.sid)
+        return await _once(runner.reconciler, runner.lease)
+
+    codes = await asyncio.gather(*(once(r) for r in runners))
     for worst in (1, EXIT_STANDBY):
         if worst in codes:
             return worst

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -86,8 +87,9 @@ async def db(tmp_path: Path) -> str:
 
 
 async def test_a_401_and_a_429_storm_never_delay_another_accounts_window_edge(
-    tmp_path: Path, db: str
+    tmp_path: Path, db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="lifecycle")
     # The clock moves only when the test moves it: the first ticks see 18:59:58 (open).
     clock = FixedClock(EDGE - timedelta(seconds=2))
     good, refused, throttled = (simulated(sid, clock) for sid in ("good", "refused", "busy"))
@@ -153,6 +155,11 @@ async def test_a_401_and_a_429_storm_never_delay_another_accounts_window_edge(
     for sid in ("good", "refused", "busy"):
         assert f'lifecycle_leader{{account="{sid}"}} 1.0' in metrics
     assert 'account="refused",action=' not in metrics and 'account="busy",action=' not in metrics
+    # Every line logged for an account's tick says which account.
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("lifecycle.cycle")]
+    assert any(line.startswith("[refused] tick failed: AuthFailed: ") for line in lines), lines
+    assert any(line.startswith("[good] pause ") for line in lines), lines
+    assert all(line.startswith(("[good] ", "[refused] ", "[busy] ")) for line in lines), lines
 
 
 async def _answers(http: aiohttp.ClientSession, base: str) -> bool:
