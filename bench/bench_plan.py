@@ -15,6 +15,7 @@ Printed per size, CPU seconds of one core (`time.process_time`):
 - fleet MB: what the parsed campaigns hold (tracemalloc, in a separate pass);
 - plan: `lifecycle.engine.plan()`, and the reference evaluator (tests/reference_engine.py,
   the engine as it was) on the same input, with the ratio and an equality check;
+  steady: `plan()` again once the tick's decisions took effect (nothing left to do);
 - wakeup: `next_wakeup` alone, engine and reference;
 - vs issue: the engine's µs/campaign against the issue's measurement (27 s at 100k).
 `--profile N` prints cProfile's top functions of `plan()` at N campaigns.
@@ -31,7 +32,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,15 @@ sys.path.insert(0, str(ROOT))  # tests/reference_engine.py is the "before"
 from lifecycle.client.answer import campaigns_from_body  # noqa: E402
 from lifecycle.engine import plan  # noqa: E402
 from lifecycle.engine.wakeup import next_wakeup  # noqa: E402
-from lifecycle.model import Action, ActionRecord, Campaign, History, Status  # noqa: E402
+from lifecycle.model import (  # noqa: E402
+    ACTION_GOAL,
+    Action,
+    ActionRecord,
+    Campaign,
+    History,
+    Plan,
+    Status,
+)
 from lifecycle.rules import Ruleset, load_rules  # noqa: E402
 from tests.reference_engine import reference_plan, reference_wakeup  # noqa: E402
 
@@ -124,6 +133,7 @@ class Row:
     fleet_mb: float
     plan_s: float
     ref_plan_s: float | None
+    steady_s: float
     wake_s: float
     ref_wake_s: float | None
     decisions: int
@@ -153,6 +163,8 @@ def measure(size: int, ruleset: Ruleset, *, seed: int, reference: bool) -> Row:
     history = fleet_history(campaigns, rng)
     plan_s, result = cpu(lambda: plan(campaigns, ruleset, history, NOW))
     wake_s, _ = cpu(lambda: next_wakeup(campaigns, ruleset, history, NOW))
+    settled = settle(campaigns, result)
+    steady_s, _ = cpu(lambda: plan(settled, ruleset, history, NOW))
     ref_plan_s = ref_wake_s = None
     agree = None
     if reference:
@@ -161,9 +173,15 @@ def measure(size: int, ruleset: Ruleset, *, seed: int, reference: bool) -> Row:
         ref_wake_s, _ = cpu(lambda: reference_wakeup(campaigns, ruleset, history, NOW, moments))
         agree = expected == result
     return Row(
-        size, parse_s, fleet_megabytes(body), plan_s, ref_plan_s, wake_s, ref_wake_s,
+        size, parse_s, fleet_megabytes(body), plan_s, ref_plan_s, steady_s, wake_s, ref_wake_s,
         len(result.decisions), len(result.skipped), agree,
     )  # fmt: skip
+
+
+def settle(campaigns: list[Campaign], done: Plan) -> list[Campaign]:
+    """The fleet after the tick's decisions took effect: the next, steady tick's input."""
+    goals = {d.campaign_id: ACTION_GOAL[d.action] for d in done.decisions}
+    return [replace(c, status=goals[c.id]) if c.id in goals else c for c in campaigns]
 
 
 def _moment(ruleset: Ruleset, name: str) -> Any:
@@ -187,7 +205,7 @@ def _ratio(before: float | None, after: float) -> str:
 def print_table(rows: list[Row]) -> None:
     head = (
         f"{'campaigns':>9} | {'parse s':>7} {'µs/c':>7} {'fleet MB':>8} | "
-        f"{'plan s':>8} {'µs/c':>7} {'ref s':>8} {'ref/eng':>7} {'same':>5} | "
+        f"{'plan s':>8} {'µs/c':>7} {'ref s':>8} {'ref/eng':>7} {'same':>5} {'steady s':>8} | "
         f"{'wakeup s':>8} {'ref s':>8} {'ref/eng':>7} | {'issue/eng':>9} | "
         f"{'decided':>7} {'skipped':>7}"
     )
@@ -199,7 +217,7 @@ def print_table(rows: list[Row]) -> None:
         print(
             f"{r.size:>9} | {r.parse_s:7.3f} {_us(r.parse_s, r.size)} {r.fleet_mb:8.1f} | "
             f"{r.plan_s:8.3f} {_us(r.plan_s, r.size)} {_opt(r.ref_plan_s)} "
-            f"{_ratio(r.ref_plan_s, r.plan_s)} {same:>5} | "
+            f"{_ratio(r.ref_plan_s, r.plan_s)} {same:>5} {r.steady_s:8.3f} | "
             f"{r.wake_s:8.3f} {_opt(r.ref_wake_s)} {_ratio(r.ref_wake_s, r.wake_s)} | "
             f"{issue:8.0f}× | {r.decisions:>7} {r.skips:>7}"
         )
