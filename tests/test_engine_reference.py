@@ -32,7 +32,8 @@ from lifecycle.model import (
 )
 from lifecycle.rules import Ruleset, parse_rules
 from lifecycle.rules.conditions import AllOf, Finding
-from lifecycle.rules.predicate import compile_test, compile_thresholds
+from lifecycle.rules.predicate import compile_test
+from lifecycle.rules.threshold import compile_thresholds
 from tests.reference_engine import reference_plan
 
 # Around a DST change (London, New York in March) and around year-end holidays.

@@ -4,6 +4,10 @@ Purely computational: no I/O, no clock, no awaiting. The same inputs give the sa
 Per campaign, rules are tried in file order and the first match wins (like firewall
 rules); later matches are recorded as shadowed. A first match whose goal the campaign
 already has produces nothing at all (invariant 3: no action when already satisfied).
+
+What is the same for every campaign is worked out once per tick (`engine.tick`), rules
+are tested with their compiled predicates, and reason text is written only for what the
+plan returns; `explain` (for `why`) still evaluates every rule with its full reason.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""Conditions compiled, at load time, to fast predicates and threshold functions.
+"""Conditions compiled, at load time, to fast predicates.
 
 A condition's `evaluate` builds reason text for every answer; the engine asks "does it
 hold?" of every campaign and needs words only for the winning rule (and `why`). So each
-condition also compiles to:
-
-- a `Test`: `test(campaign, glance) -> True | False | None`, with no text. None is the
-  condition's *unknown* (no honest failure rate, a lower-bound time in status): it never
-  matches and `not:` keeps it unknown, exactly as `Finding.unknown`;
-- `Thresholds` (or None for a timeless condition): the instants after which its answer
-  could change by time alone, as `wakeups` yields them.
+condition also compiles to a `Test`: `test(campaign, glance) -> True | False | None`,
+with no text. None is the condition's *unknown* (no honest failure rate, a lower-bound
+time in status): it never matches and `not:` keeps it unknown, exactly as
+`Finding.unknown`. (`threshold` compiles the instants its answer may change at.)
 
 Contract: `test(c, g) is True` exactly when `evaluate(facts).matched`, `test(c, g) is
 None` exactly when the finding is unknown, and a test raises exactly when `evaluate`
@@ -19,9 +16,9 @@ holds the two ways to the same answers on random fleets and rule files.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from fnmatch import translate
 from re import compile as compile_regex
 
@@ -41,7 +38,6 @@ class Glance:
 
 
 Test = Callable[[Campaign, Glance], bool | None]
-Thresholds = Callable[[Campaign, Glance], Iterator[datetime]]
 
 # Inside these bounds an instant can be written in any zone; outside, `writable` asks the
 # zone itself, as the reason text would.
@@ -96,67 +92,6 @@ def _timed_test(condition: c.Condition) -> Test:
         case c.Window():
             return _window(condition)
     raise TypeError(f"no compiled form for condition {type(condition).__name__}")
-
-
-def compile_thresholds(condition: c.Condition) -> Thresholds | None:
-    """The instants `condition.wakeups` yields, without building `Facts`; None when the
-    condition is timeless (its answer never changes while the campaign stays as it is)."""
-    match condition:
-        case c.AllOf() | c.AnyOf():
-            return _union([compile_thresholds(part) for part in condition.parts])
-        case c.Not():
-            return compile_thresholds(condition.inner)
-        case c.InstantPassed() | c.InstantWithin():
-            return _instant_thresholds(condition)
-        case c.Age():
-            minimum = condition.minimum
-            return lambda campaign, g: _shifted(campaign.date_created, minimum)
-        case c.InStatusFor():
-            return _status_thresholds(condition)
-        case c.Window():
-            window = condition
-            return lambda campaign, g: _shifted(_moment(window, g).next, timedelta(0))
-    return None
-
-
-def _union(parts: list[Thresholds | None]) -> Thresholds | None:
-    timed = tuple(part for part in parts if part is not None)
-    if not timed:
-        return None
-    if len(timed) == 1:
-        return timed[0]
-    return lambda campaign, g: (at for part in timed for at in part(campaign, g))
-
-
-def _shifted(at: datetime | None, by: timedelta) -> Iterator[datetime]:
-    if at is not None:
-        yield at + by
-
-
-def _instant_thresholds(cond: c.InstantPassed | c.InstantWithin) -> Thresholds:
-    name = cond.field
-    if isinstance(cond, c.InstantPassed):
-        return lambda campaign, g: _shifted(getattr(campaign, name), timedelta(0))
-    window = cond.window
-
-    def thresholds(campaign: Campaign, g: Glance) -> Iterator[datetime]:
-        at: datetime | None = getattr(campaign, name)
-        if at is not None:
-            yield at - window
-            yield at + timedelta(microseconds=1)  # the window is closed: it ends just after
-
-    return thresholds
-
-
-def _status_thresholds(cond: c.InStatusFor) -> Thresholds:
-    minimum, trust = cond.minimum, cond.trust_date_updated
-
-    def thresholds(campaign: Campaign, g: Glance) -> Iterator[datetime]:
-        start = g.history.status_start(campaign, trust_date_updated=trust)
-        if start is not None:
-            yield start.at + minimum
-
-    return thresholds
 
 
 def _all_of(cond: c.AllOf) -> Test:
@@ -340,12 +275,13 @@ def _window(cond: c.Window) -> Test:
     inside = cond.inside
 
     def test(campaign: Campaign, g: Glance) -> bool | None:
-        return _moment(cond, g).is_open == inside
+        return moment_of(cond, g).is_open == inside
 
     return test
 
 
-def _moment(window: c.Window, g: Glance) -> c.Moment:
+def moment_of(window: c.Window, g: Glance) -> c.Moment:
+    """The state of `window`'s calendar at the glance's instant."""
     known = g.moments.get(window.calendar.name)
     # As Facts.moment: a calendar missing from the tick's moments is asked directly.
     return known if known is not None else c.Moment.of(window.calendar, g.now)

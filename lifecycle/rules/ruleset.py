@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules import conditions as c
 from lifecycle.rules.calendar import Calendar
-from lifecycle.rules.predicate import Test, Thresholds, compile_test, compile_thresholds
+from lifecycle.rules.predicate import Test, compile_test
 from lifecycle.rules.schema import InstantSpec, ManualChange, MatchSpec, RulesFile, RuleSpec
+from lifecycle.rules.threshold import Thresholds, compile_thresholds
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ class Rule:
 
     `test` and `timed` are the rest of the condition (after the status and the window,
     which the engine checks once per tick for all campaigns), compiled at load time:
-    the fast predicate and the per-campaign thresholds (None when timeless) that
-    `lifecycle.rules.predicate` describes.
+    the fast predicate (`lifecycle.rules.predicate`) and the per-campaign thresholds
+    (`lifecycle.rules.threshold`; None when timeless).
     """
 
     name: str
