@@ -35,7 +35,7 @@ class Tick:
 
     ruleset: Ruleset
     glance: Glance
-    windows: Mapping[tuple[str, bool], str]
+    windows: Mapping[str, str]
     matching: Mapping[Status, tuple[Rule, ...]]
     acting: Mapping[Status, tuple[Rule, ...]]
     edge: datetime | None
@@ -67,12 +67,12 @@ def moments_at(ruleset: Ruleset, now: datetime) -> Mapping[str, Moment]:
 
 def _window_texts(
     ruleset: Ruleset, moments: Mapping[str, Moment], now: datetime
-) -> Mapping[tuple[str, bool], str]:
-    # strftime per campaign was a fifth of plan(); the words are the same all tick long.
+) -> Mapping[str, str]:
+    # strftime per campaign was a fifth of plan(); the words are the same all tick long
+    # (and the same for `inside:` and `outside:`: they say where the calendar stands).
     return {
-        (name, inside): Window(cal, inside).describe(moments[name], now)
+        name: Window(cal, inside=True).describe(moments[name], now)
         for name, cal in ruleset.calendars.items()
-        for inside in (True, False)
     }
 
 

@@ -38,7 +38,8 @@ class Facts:
 
     `moments` may carry each calendar's state at `now`, computed once per tick rather
     than once per campaign; a calendar missing from it is asked directly. `windows` may
-    carry the reason text of `(calendar, inside)` at `now`, written once per tick.
+    carry each calendar's reason text at `now` (the same inside or outside), written once
+    per tick.
     """
 
     campaign: Campaign
@@ -46,7 +47,7 @@ class Facts:
     now: datetime
     tz: tzinfo  # only for writing instants in reasons
     moments: Mapping[str, Moment] = dataclasses.field(default_factory=dict)
-    windows: Mapping[tuple[str, bool], str] = dataclasses.field(default_factory=dict)
+    windows: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def show(self, instant: datetime) -> str:
         return format_instant(instant, self.tz)
@@ -362,7 +363,7 @@ class Window:
 
     def evaluate(self, facts: Facts) -> Finding:
         moment = facts.moment(self.calendar)
-        said = facts.windows.get((self.calendar.name, self.inside))
+        said = facts.windows.get(self.calendar.name)
         reason = said if said is not None else self.describe(moment, facts.now)
         return Finding(moment.is_open == self.inside, reason)
 
