@@ -53,6 +53,7 @@ from lifecycle.model import (  # noqa: E402
     Status,
 )
 from lifecycle.rules import Ruleset, load_rules  # noqa: E402
+from lifecycle.rules.conditions import Moment  # noqa: E402
 from tests.reference_engine import reference_plan, reference_wakeup  # noqa: E402
 
 RULES = load_rules(ROOT / "bench" / "rules_20.yaml")
@@ -169,7 +170,7 @@ def measure(size: int, ruleset: Ruleset, *, seed: int, reference: bool) -> Row:
     agree = None
     if reference:
         ref_plan_s, expected = cpu(lambda: reference_plan(campaigns, ruleset, history, NOW))
-        moments = {name: _moment(ruleset, name) for name in ruleset.calendars}
+        moments = {name: Moment.of(cal, NOW) for name, cal in ruleset.calendars.items()}
         ref_wake_s, _ = cpu(lambda: reference_wakeup(campaigns, ruleset, history, NOW, moments))
         agree = expected == result
     return Row(
@@ -182,12 +183,6 @@ def settle(campaigns: list[Campaign], done: Plan) -> list[Campaign]:
     """The fleet after the tick's decisions took effect: the next, steady tick's input."""
     goals = {d.campaign_id: ACTION_GOAL[d.action] for d in done.decisions}
     return [replace(c, status=goals[c.id]) if c.id in goals else c for c in campaigns]
-
-
-def _moment(ruleset: Ruleset, name: str) -> Any:
-    from lifecycle.rules.conditions import Moment
-
-    return Moment.of(ruleset.calendars[name], NOW)
 
 
 def _us(seconds: float, size: int) -> str:

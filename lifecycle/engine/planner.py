@@ -68,10 +68,11 @@ def plan(
     set_aside: list[SetAside] = []
     matching = tick.matching
     for campaign in campaigns:
-        rules = matching[campaign.status]
-        if not rules:
-            continue  # most of a large fleet (archived, finished): no rule can match
         try:
+            # A status that is not a Status (a hand-made campaign) fails here: set aside.
+            rules = matching[campaign.status]
+            if not rules:
+                continue  # most of a large fleet (archived, finished): no rule can match
             judged = _judge(campaign, rules, tick, dry_run=dry_run)
         except Exception as exc:  # one campaign's odd data must not cost every other one
             set_aside.append(set_aside_for(campaign, exc))

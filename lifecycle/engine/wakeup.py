@@ -37,7 +37,7 @@ def next_wakeup(
     earliest = tick.edge  # a calendar's next change is after now by definition
     acting = tick.acting
     for campaign in campaigns:
-        rules = acting[campaign.status]
+        rules = acting.get(campaign.status, ())  # not a Status: plan() set it aside
         if not rules:
             continue
         try:
