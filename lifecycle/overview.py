@@ -1,0 +1,315 @@
+"""The read model behind the status page, the campaign page and `lifecycle status`.
+
+One place reads what they show, so that a later `account` argument (issue 9) is added
+here once. It reads only the store, the last tick's report and the rules in force: it
+never sends a request to Exotel, so viewing the page costs none of the API budget. The
+values it returns are plain frozen data; rendering them (HTML, text, JSON) is elsewhere.
+
+The next 24 hours come from `engine.timeline` (the code behind `plan --from --to`), run on
+the campaigns the last tick observed, in a worker thread: a big list never stalls ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from lifecycle import engine
+from lifecycle.cycle import TickReport
+from lifecycle.engine import RuleVerdict, TimelineEntry
+from lifecycle.model import Campaign, Hold, Outcome, Status
+from lifecycle.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
+from lifecycle.rules import Ruleset
+from lifecycle.store import Store
+
+HORIZON = timedelta(hours=24)
+RECENT_ROWS = 30  # audit rows shown as "recent actions"
+FAILURE_SCAN = 500  # newest audit rows searched for failures
+_FAILED = (Outcome.FAILED, Outcome.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A saved edit of the rules file that did not validate (the last good rules stay)."""
+
+    hash: str
+    at: datetime
+    problems: tuple[str, ...]  # "FILE:LINE:COL: message", as `lifecycle check` prints them
+
+
+@dataclass(frozen=True)
+class RulesState:
+    """The ruleset in force, and how the file on disk compares with it."""
+
+    path: str
+    hash: str
+    loaded_at: datetime
+    rejected: Rejection | None = None
+    on_disk: str | None = None  # the file's hash now; None when it cannot be read
+
+    @property
+    def disk_differs(self) -> bool:
+        """The file holds an edit that is neither in force nor rejected (yet): the watcher
+        has not read it, or the file cannot be read."""
+        return self.on_disk not in (self.hash, self.rejected.hash if self.rejected else None)
+
+
+@dataclass(frozen=True)
+class Health:
+    """The page's header, as the daemon itself sees it."""
+
+    ready: bool
+    reason: str
+    last_tick: TickReport | None
+    next_wakeup: datetime | None  # from the last tick's plan
+    next_poll: datetime | None  # the last tick plus the poll interval
+    leader: str  # "this process", or who holds the lease (standby)
+
+    @property
+    def wakes_for(self) -> str:
+        """Why the next tick comes when it does: a time edge of the rules, or the poll."""
+        if self.next_wakeup is not None and (
+            self.next_poll is None or self.next_wakeup < self.next_poll
+        ):
+            return "a rule's time edge (a window opens or closes, an end_at, an age)"
+        return "the poll interval"
+
+    @property
+    def next_tick(self) -> datetime | None:
+        due = [at for at in (self.next_wakeup, self.next_poll) if at is not None]
+        return min(due) if due else None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What happens at one instant of the next 24 hours: campaigns counted per action."""
+
+    at: datetime
+    kind: str  # "action", "dry-run", "skipped" or "exotel"
+    what: str  # the action ("pause"), or Exotel's move ("→ completed")
+    count: int
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Overview:
+    health: Health
+    rules: RulesState
+    ruleset: Ruleset
+    campaigns_by_status: dict[Status, int]
+    campaigns_from: str  # where the counts come from: "last tick" or "store"
+    edges: tuple[Edge, ...]
+    edges_note: str  # why the list is empty or partial, "" when it is complete
+    recent: tuple[AuditRow, ...]
+    failures: tuple[AuditRow, ...]
+    intents: tuple[OpenIntent, ...]
+    holds: tuple[Hold, ...]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """What `why` shows about one campaign, as data."""
+
+    campaign_id: str
+    campaign: Campaign | None  # as the last tick observed it; None if it did not
+    name: str
+    verdicts: tuple[RuleVerdict, ...]
+    hold: Hold | None
+    in_flight: bool
+    decisions: tuple[DecisionRow, ...]
+    audit: tuple[AuditRow, ...]
+    statuses: tuple[StatusRow, ...]
+    ruleset: Ruleset
+    now: datetime
+
+
+@dataclass
+class Sources:
+    """Where the read model reads from: the daemon's state, never Exotel."""
+
+    store: Store
+    last: Callable[[], TickReport | None]
+    ruleset: Callable[[], Ruleset]
+    rules: Callable[[], RulesState]
+    readiness: Callable[[], tuple[bool, str]]
+    poll: timedelta
+    dry_run: bool = False
+    _timeline: dict[tuple[datetime, str, datetime], tuple[Edge, ...]] = field(default_factory=dict)
+
+    async def overview(self, now: datetime) -> Overview:
+        last, ruleset = self.last(), self.ruleset()
+        observed = await self.observed(last)
+        by_status, counted_from = await self._by_status(observed)
+        edges, note = await self._edges(last, observed, ruleset, now)
+        rows = await self.store.audit(limit=FAILURE_SCAN)
+        return Overview(
+            health=self.health(),
+            rules=self.rules(),
+            ruleset=ruleset,
+            campaigns_by_status=by_status,
+            campaigns_from=counted_from,
+            edges=edges,
+            edges_note=note,
+            # An intent row is followed by its outcome's (open ones are listed apart).
+            recent=tuple(r for r in rows if r.outcome != Outcome.INTENT)[:RECENT_ROWS],
+            failures=tuple(r for r in rows if r.outcome in _FAILED)[:RECENT_ROWS],
+            intents=tuple(await self.store.unresolved_intents()),
+            holds=tuple(await self.store.holds(at=now)),
+            now=now,
+        )
+
+    def health(self) -> Health:
+        ready, reason = self.readiness()
+        last = self.last()
+        plan = last.plan if last is not None else None
+        return Health(
+            ready=ready,
+            reason=reason,
+            last_tick=last,
+            next_wakeup=plan.next_wakeup if plan is not None else None,
+            next_poll=last.at + self.poll if last is not None else None,
+            leader=_leader(last),
+        )
+
+    async def observed(self, last: TickReport | None) -> tuple[Campaign, ...]:
+        """The campaigns the last tick read, each in its status as the store knows it now:
+        after the tick's own steps took effect (the tick read them before acting)."""
+        campaigns = last.observed if last is not None else ()
+        if not campaigns:
+            return ()
+        known = await self.store.latest_statuses([c.id for c in campaigns])
+        return tuple(
+            replace(c, status=known[c.id]) if known.get(c.id, c.status) != c.status else c
+            for c in campaigns
+        )
+
+    async def _by_status(self, observed: Sequence[Campaign]) -> tuple[dict[Status, int], str]:
+        if observed:
+            return dict(Counter(c.status for c in observed)), "the last tick"
+        # A standby (or a tick that failed) observed nothing: the store's last sight.
+        statuses = await self.store.latest_statuses()
+        return dict(Counter(statuses.values())), "the database (every campaign ever seen)"
+
+    async def _edges(
+        self,
+        last: TickReport | None,
+        observed: Sequence[Campaign],
+        ruleset: Ruleset,
+        now: datetime,
+    ) -> tuple[tuple[Edge, ...], str]:
+        if last is None or not observed:
+            return (), "no campaigns observed by this process yet (a standby does not poll)"
+        minute = now.replace(second=0, microsecond=0)
+        key = (last.at, ruleset.hash, minute)
+        if key not in self._timeline:
+            history = await self.store.history(at=now, campaign_ids=[c.id for c in observed])
+            found = await asyncio.to_thread(
+                engine.timeline,
+                observed,
+                ruleset,
+                history,
+                now,
+                now + HORIZON,
+                dry_run=self.dry_run,
+            )
+            self._timeline.clear()  # one entry: the page is read rarely, and by few
+            self._timeline[key] = edges_of(found.entries)
+        return self._timeline[key], ""
+
+    async def campaign(self, campaign_id: str, now: datetime) -> CampaignView:
+        last, ruleset = self.last(), self.ruleset()
+        observed = {c.id: c for c in await self.observed(last)}
+        campaign = observed.get(campaign_id)
+        history = await self.store.history(at=now, campaign_ids=[campaign_id])
+        verdicts = engine.explain(campaign, ruleset, history, now) if campaign else []
+        audit = await self.store.audit(campaign_id=campaign_id, limit=20)
+        decisions = await self.store.decisions(campaign_id=campaign_id, until=now, limit=20)
+        name = campaign.name if campaign else _name_from(audit, decisions)
+        return CampaignView(
+            campaign_id=campaign_id,
+            campaign=campaign,
+            name=name,
+            verdicts=tuple(verdicts),
+            hold=history.holds.get(campaign_id),
+            in_flight=campaign_id in history.open_intents,
+            decisions=tuple(decisions),
+            audit=tuple(audit),
+            statuses=tuple(await self.store.status_timeline(campaign_id, limit=20)),
+            ruleset=ruleset,
+            now=now,
+        )
+
+
+def edges_of(entries: Sequence[TimelineEntry]) -> tuple[Edge, ...]:
+    """Timeline entries grouped by instant, kind and action, in time order: "19:00 pause
+    × 12 by pause-outside-business-hours". Purely computational."""
+    counts: Counter[tuple[datetime, str, str]] = Counter()
+    rules: dict[tuple[datetime, str, str], set[str]] = {}
+    for entry in entries:
+        key = (entry.at, _kind(entry), _what(entry))
+        counts[key] += 1
+        if entry.rule:
+            rules.setdefault(key, set()).add(entry.rule)
+    return tuple(
+        Edge(
+            at, kind, what, counts[(at, kind, what)], tuple(sorted(rules.get((at, kind, what), ())))
+        )
+        for at, kind, what in sorted(counts)
+    )
+
+
+def _kind(entry: TimelineEntry) -> str:
+    if entry.kind == "action" and entry.mode is not None and entry.mode.value == "dry-run":
+        return "dry-run"
+    return entry.kind
+
+
+def _what(entry: TimelineEntry) -> str:
+    if entry.action is None:
+        return f"→ {entry.status_after.value}"
+    return entry.action.value
+
+
+def _leader(last: TickReport | None) -> str:
+    if last is None:
+        return "not known yet (no tick has run)"
+    if last.standby:
+        return f"standby: {last.leader or 'another process holds the lease'}"
+    return "this process"
+
+
+def _name_from(audit: Sequence[AuditRow], decisions: Sequence[DecisionRow]) -> str:
+    names = [row.campaign_name for row in audit] + [row.campaign_name for row in decisions]
+    return next((name for name in names if name), "")
+
+
+@dataclass(frozen=True)
+class StoredHealth:
+    """What `lifecycle status` reads from the database alone (no daemon needed)."""
+
+    last_tick: TickRow | None
+    lease_owner: str | None
+    lease_expires: datetime | None
+    db_now: datetime
+    campaigns_by_status: dict[Status, int]
+    intents: int
+    holds: int
+
+
+async def stored_health(store: Store, *, lease: str, now: datetime) -> StoredHealth:
+    """The header as the database tells it: the last tick any leader recorded, who holds
+    the lease `lease` (by the database's clock), the last-seen campaigns by status."""
+    row = await store.lease(lease)
+    return StoredHealth(
+        last_tick=await store.last_tick(),
+        lease_owner=row.owner if row is not None and row.expires_at > row.db_now else None,
+        lease_expires=row.expires_at if row is not None else None,
+        db_now=row.db_now if row is not None else await store.db_now(),
+        campaigns_by_status=dict(Counter((await store.latest_statuses()).values())),
+        intents=len(await store.unresolved_intents()),
+        holds=len(await store.holds(at=now)),
+    )
