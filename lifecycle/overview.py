@@ -16,10 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from lifecycle import engine
 from lifecycle.cycle import TickReport
 from lifecycle.engine import RuleVerdict, TimelineEntry
+from lifecycle.instant import format_duration, format_instant, parse_instant
 from lifecycle.model import Campaign, Hold, Outcome, Status
 from lifecycle.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
 from lifecycle.rules import Ruleset
@@ -54,6 +57,8 @@ class RulesState:
     def disk_differs(self) -> bool:
         """The file holds an edit that is neither in force nor rejected (yet): the watcher
         has not read it, or the file cannot be read."""
+        if self.on_disk is None:
+            return True
         return self.on_disk not in (self.hash, self.rejected.hash if self.rejected else None)
 
 
@@ -313,3 +318,125 @@ async def stored_health(store: Store, *, lease: str, now: datetime) -> StoredHea
         intents=len(await store.unresolved_intents()),
         holds=len(await store.holds(at=now)),
     )
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What `lifecycle status` prints: the database's account, the rules file, and the
+    daemon's own word when it answers. `healthy` decides the exit code (0 or 1)."""
+
+    stored: StoredHealth
+    rules_path: str
+    rules_on_disk: str | None  # the file's hash; None when it cannot be read
+    rules_problems: tuple[str, ...]  # the file's located errors, when it does not validate
+    daemon_url: str
+    daemon: dict[str, Any] | None  # its /readyz body; None when it did not answer
+    problems: tuple[str, ...]  # why it is not healthy; empty when it is
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def judge_status(
+    stored: StoredHealth, daemon: dict[str, Any] | None, *, now: datetime, stale: timedelta
+) -> tuple[str, ...]:
+    """Why the account is not healthy (empty: it is). Not healthy: no tick ever recorded,
+    the last one failed or never finished, none started within `stale`, or the daemon
+    answered and is not ready. A daemon that does not answer is no problem by itself: the
+    leader may be another host's. Purely computational."""
+    problems: list[str] = []
+    last = stored.last_tick
+    if last is None:
+        problems.append("no tick has ever been recorded")
+    elif last.error:
+        problems.append(f"the last tick failed: {last.error}")
+    elif now - last.started_at > stale:
+        problems.append(f"no tick for {format_duration(now - last.started_at)}")
+    elif last.finished_at is None:
+        problems.append("the last tick has not finished")
+    if daemon is not None and not daemon.get("ready"):
+        problems.append(f"the daemon is not ready: {daemon.get('reason')}")
+    return tuple(problems)
+
+
+def status_to_json(report: StatusReport, tz: ZoneInfo) -> dict[str, Any]:
+    """The `status --json` object; instants in the rules' zone."""
+    stored, last = report.stored, report.stored.last_tick
+    return {
+        "healthy": report.healthy,
+        "problems": list(report.problems),
+        "last_tick": None
+        if last is None
+        else {
+            "started_at": format_instant(last.started_at, tz),
+            "finished_at": format_instant(last.finished_at, tz) if last.finished_at else None,
+            "ok": last.error is None,
+            "error": last.error,
+            "campaigns": last.campaigns,
+            "actions": last.actions,
+            "ruleset": last.ruleset,
+            "dry_run": last.dry_run,
+        },
+        "leader": stored.lease_owner,
+        "lease_expires": format_instant(stored.lease_expires, tz) if stored.lease_expires else None,
+        "rules": {
+            "path": report.rules_path,
+            "on_disk": report.rules_on_disk,
+            "problems": list(report.rules_problems),
+        },
+        "campaigns": {status.value: n for status, n in sorted(stored.campaigns_by_status.items())},
+        "unresolved_intents": stored.intents,
+        "holds": stored.holds,
+        "daemon": {
+            "url": report.daemon_url,
+            "answered": report.daemon is not None,
+            **(report.daemon or {}),
+        },
+    }
+
+
+def status_to_text(report: StatusReport, tz: ZoneInfo) -> str:
+    stored, last = report.stored, report.stored.last_tick
+    lines = [f"health      {'ok' if report.healthy else 'NOT OK: ' + '; '.join(report.problems)}"]
+    if last is None:
+        lines.append("last tick   none recorded")
+    else:
+        result = f"failed: {last.error}" if last.error else "ok"
+        done = f"{last.campaigns or 0} campaigns, {last.actions or 0} steps sent"
+        lines.append(f"last tick   {format_instant(last.started_at, tz)}  {result} ({done})")
+    if stored.lease_owner:
+        until = format_instant(stored.lease_expires, tz) if stored.lease_expires else "?"
+        lines.append(f"leader      {stored.lease_owner} (lease until {until})")
+    else:
+        lines.append("leader      none: the lease is free or expired")
+    on_disk = report.rules_on_disk or "cannot be read"
+    ran_on = last.ruleset if last is not None else None
+    same = "" if ran_on in (None, on_disk) else f" (the last tick ran on {ran_on})"
+    lines.append(f"rules       {report.rules_path}: {on_disk}{same}")
+    lines += [f"            {problem}" for problem in report.rules_problems]
+    counts = ", ".join(
+        f"{status.value} {n}" for status, n in sorted(stored.campaigns_by_status.items())
+    )
+    lines.append(f"campaigns   {counts or 'none seen'}")
+    lines.append(f"intents     {stored.intents} open or unknown")
+    lines.append(f"holds       {stored.holds} in force")
+    lines.append(f"daemon      {_daemon_line(report, tz)}")
+    return "\n".join(lines)
+
+
+def _daemon_line(report: StatusReport, tz: ZoneInfo) -> str:
+    daemon = report.daemon
+    if daemon is None:
+        return f"not answering at {report.daemon_url}"
+    state = "ready" if daemon.get("ready") else "NOT READY"
+    after = f"; next tick {_local(daemon.get('next_tick'), tz)}" if daemon.get("next_tick") else ""
+    return f"{state}: {daemon.get('reason')}{after} ({report.daemon_url})"
+
+
+def _local(text: object, tz: ZoneInfo) -> str:
+    """An instant from the daemon's JSON, in the rules' zone (as sent when unreadable)."""
+    try:
+        return format_instant(parse_instant(str(text)), tz)
+    except ValueError:
+        return str(text)

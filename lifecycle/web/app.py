@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -130,12 +131,20 @@ def make_app(state: WebState) -> web.Application:
             "tick_in_progress_since": _iso(state.reconciler.progress.started),
             "ruleset": state.reconciler.ruleset().hash,
             "rules_rejected": _rejected(state.rules_state()),
+            "next_tick": _iso(state.sources.health().next_tick),
+            "leader": state.sources.health().leader,
         }
         return web.json_response(body, status=200 if ready else 503)
 
     async def index(_: web.Request) -> web.Response:
         view = await state.sources.overview(state.clock.now())
         return _html(status_page(view))
+
+    async def find_campaign(request: web.Request) -> web.Response:
+        # The page's "campaign id" form (a GET, so it works without JavaScript).
+        campaign_id = request.query.get("id", "").strip()
+        target = "/campaigns/" + quote(campaign_id, safe="") if campaign_id else "/"
+        raise web.HTTPSeeOther(target)
 
     async def campaign(request: web.Request) -> web.Response:
         campaign_id = request.match_info["campaign_id"]
@@ -168,6 +177,7 @@ def make_app(state: WebState) -> web.Application:
         return web.json_response({"accepted": True}, status=202)
 
     app.router.add_get("/", index)
+    app.router.add_get("/campaigns", find_campaign)
     app.router.add_get("/campaigns/{campaign_id}", campaign)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

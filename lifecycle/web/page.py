@@ -113,6 +113,8 @@ def status_page(view: Overview) -> str:
         "<h1>lifecycle</h1>"
         f"<span>{state} · {_h(health.reason)}</span>"
         f'<span class="muted">as of {_at(view.now, tz)} · refreshes every {REFRESH_SECONDS}s</span>'
+        '<form action="/campaigns" method="get"><input name="id" placeholder="campaign id" '
+        'aria-label="campaign id"> <button>why</button></form>'
     )
     sections = [
         _section("health", "Health", _health(health, tz)),
