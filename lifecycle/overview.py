@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from lifecycle import engine
 from lifecycle.cycle import TickReport
 from lifecycle.engine import RuleVerdict, TimelineEntry
+from lifecycle.errors import StoreUnavailable
 from lifecycle.instant import format_duration, format_instant, parse_instant
 from lifecycle.model import Campaign, Hold, Outcome, Status
 from lifecycle.records import AuditRow, DecisionRow, OpenIntent, StatusRow, TickRow
@@ -113,6 +114,8 @@ class Overview:
     intents: tuple[OpenIntent, ...]
     holds: tuple[Hold, ...]
     now: datetime
+    # The database did not answer: what the page shows of it is empty, and this says why.
+    store_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,15 +149,36 @@ class Sources:
     _timeline: dict[tuple[datetime, str, datetime], tuple[Edge, ...]] = field(default_factory=dict)
 
     async def overview(self, now: datetime) -> Overview:
+        """Everything the status page shows. A database that does not answer empties
+        what comes from it and says so: health and the rules still show (they are what
+        an operator looks at during an outage)."""
         last, ruleset = self.last(), self.ruleset()
-        observed = await self.observed(last)
-        by_status, counted_from = await self._by_status(observed)
-        edges, note = await self._edges(last, observed, ruleset, now)
-        rows = await self.store.audit(limit=FAILURE_SCAN)
-        return Overview(
+        base = Overview(
             health=self.health(),
             rules=self.rules(),
             ruleset=ruleset,
+            campaigns_by_status={},
+            campaigns_from="",
+            edges=(),
+            edges_note="",
+            recent=(),
+            failures=(),
+            intents=(),
+            holds=(),
+            now=now,
+        )
+        try:
+            return await self._from_store(base, last, now)
+        except StoreUnavailable as exc:
+            return replace(base, store_error=str(exc), edges_note="the database is unreachable")
+
+    async def _from_store(self, base: Overview, last: TickReport | None, now: datetime) -> Overview:
+        observed = await self.observed(last)
+        by_status, counted_from = await self._by_status(observed)
+        edges, note = await self._edges(last, observed, base.ruleset, now)
+        rows = await self.store.audit(limit=FAILURE_SCAN)
+        return replace(
+            base,
             campaigns_by_status=by_status,
             campaigns_from=counted_from,
             edges=edges,
@@ -164,7 +188,6 @@ class Sources:
             failures=tuple(r for r in rows if r.outcome in _FAILED)[:RECENT_ROWS],
             intents=tuple(await self.store.unresolved_intents()),
             holds=tuple(await self.store.holds(at=now)),
-            now=now,
         )
 
     def health(self) -> Health:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -184,6 +185,30 @@ async def test_readyz_without_a_rejected_edit_says_ok_and_the_next_tick(
     assert (body["reason"], body["rules_rejected"], body["leader"]) == ("ok", None, "this process")
     # Paused at 19:00; the next time edge is Saturday 10:00, but the poll comes first.
     assert body["next_tick"] == (sim_clock.now() + timedelta(seconds=60)).isoformat()
+
+
+async def test_a_database_outage_keeps_the_page_up_and_says_so(
+    sim: Simulator,
+    reconciler: Reconciler,
+    sim_clock: FixedClock,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    seed(sim, 1)
+    await reconciler.tick()
+    gone = await Store.connect(f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+    try:
+        cut_off = replace(reconciler, store=gone)  # the last tick is remembered, the DB not
+        async with serve(make_app(state_for(cut_off, sim_clock))) as base:
+            page = await get_text(http, f"{base}/")
+            async with http.get(f"{base}/campaigns/abc") as answer:
+                assert answer.status == 503
+                assert "database unreachable" in await answer.text()
+    finally:
+        await gone.close()
+    assert "Database unreachable" in _section(page, "store")
+    assert "2026-11-27T19:00:00+05:30" in _section(page, "health")  # still shown
+    assert "the database is unreachable" in _section(page, "next24h")
 
 
 def test_edges_count_campaigns_per_instant_and_action() -> None:

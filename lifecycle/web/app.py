@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from lifecycle.clock import Clock
 from lifecycle.cycle import Progress, Reconciler, TickReport
+from lifecycle.errors import StoreUnavailable
 from lifecycle.model import Status
 from lifecycle.overview import RulesState, Sources
 from lifecycle.web.callbacks import MAX_BODY, CallbackInvalid, parse_callback, read_fields
@@ -123,6 +124,7 @@ def make_app(state: WebState) -> web.Application:
     async def readyz(_: web.Request) -> web.Response:
         ready, reason = state.readiness()
         last = state.reconciler.last
+        health = state.sources.health()
         body = {
             "ready": ready,
             "reason": reason,
@@ -131,8 +133,8 @@ def make_app(state: WebState) -> web.Application:
             "tick_in_progress_since": _iso(state.reconciler.progress.started),
             "ruleset": state.reconciler.ruleset().hash,
             "rules_rejected": _rejected(state.rules_state()),
-            "next_tick": _iso(state.sources.health().next_tick),
-            "leader": state.sources.health().leader,
+            "next_tick": _iso(health.next_tick),
+            "leader": health.leader,
         }
         return web.json_response(body, status=200 if ready else 503)
 
@@ -148,7 +150,10 @@ def make_app(state: WebState) -> web.Application:
 
     async def campaign(request: web.Request) -> web.Response:
         campaign_id = request.match_info["campaign_id"]
-        view = await state.sources.campaign(campaign_id, state.clock.now())
+        try:
+            view = await state.sources.campaign(campaign_id, state.clock.now())
+        except StoreUnavailable as exc:  # its message names the database without a password
+            return web.Response(text=f"database unreachable: {exc}\n", status=503)
         return _html(campaign_page(view))
 
     async def metrics(_: web.Request) -> web.Response:

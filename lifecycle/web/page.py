@@ -116,7 +116,20 @@ def status_page(view: Overview) -> str:
         '<form action="/campaigns" method="get"><input name="id" placeholder="campaign id" '
         'aria-label="campaign id"> <button>why</button></form>'
     )
+    outage = (
+        [
+            _section(
+                "store",
+                "Database unreachable",
+                f'<p class="bad">{_h(view.store_error)}</p>',
+                wide=True,
+            )
+        ]
+        if view.store_error
+        else []
+    )
     sections = [
+        *outage,
         _section("health", "Health", _health(health, tz)),
         _section("rules", "Ruleset in force", _rules(view.rules, tz)),
         _section("campaigns", "Campaigns by status", _by_status(view)),
