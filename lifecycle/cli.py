@@ -424,10 +424,14 @@ def status(rules_path: Path | None, as_json: bool) -> None:
     within a second. Sends no request to Exotel.
     """
     from lifecycle.console import read_status
+    from lifecycle.errors import StoreUnavailable
+    from lifecycle.overview import status_to_json, status_to_text
 
     settings = _settings(rules_path)
-    report, tz = run_async(read_status(settings, now=SystemClock().now()))
-    from lifecycle.overview import status_to_json, status_to_text
+    try:
+        report, tz = run_async(read_status(settings, now=SystemClock().now()))
+    except StoreUnavailable as exc:  # cannot tell: exit 2, like no database at all
+        _fail(f"database unreachable: {exc}", 2)
 
     if as_json:
         click.echo(json.dumps(status_to_json(report, tz)))

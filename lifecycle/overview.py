@@ -146,7 +146,9 @@ class Sources:
     readiness: Callable[[], tuple[bool, str]]
     poll: timedelta
     dry_run: bool = False
-    _timeline: dict[tuple[datetime, str, datetime], tuple[Edge, ...]] = field(default_factory=dict)
+    _timeline: dict[tuple[datetime, str], asyncio.Future[tuple[tuple[Edge, ...], bool]]] = field(
+        default_factory=dict
+    )
 
     async def overview(self, now: datetime) -> Overview:
         """Everything the status page shows. A database that does not answer empties
@@ -229,24 +231,33 @@ class Sources:
         ruleset: Ruleset,
         now: datetime,
     ) -> tuple[tuple[Edge, ...], str]:
+        """The timeline from the last tick for 24 hours, computed once per tick and ruleset
+        however many people view the page (it costs seconds on thousands of campaigns:
+        README, Operate), in a worker thread so the ticks and probes go on meanwhile."""
         if last is None or not observed:
             return (), "no campaigns observed by this process yet (a standby does not poll)"
-        minute = now.replace(second=0, microsecond=0)
-        key = (last.at, ruleset.hash, minute)
-        if key not in self._timeline:
-            history = await self.store.history(at=now, campaign_ids=[c.id for c in observed])
-            found = await asyncio.to_thread(
-                engine.timeline,
-                observed,
-                ruleset,
-                history,
-                now,
-                now + HORIZON,
-                dry_run=self.dry_run,
-            )
-            self._timeline.clear()  # one entry: the page is read rarely, and by few
-            self._timeline[key] = edges_of(found.entries)
-        return self._timeline[key], ""
+        key = (last.at, ruleset.hash)
+        task = self._timeline.get(key)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._timeline_from(last.at, observed, ruleset))
+            self._timeline = {key: task}  # one entry: views of the same tick share it
+        edges, truncated = await asyncio.shield(task)
+        return edges, "truncated: too many evaluations to reach 24 hours" if truncated else ""
+
+    async def _timeline_from(
+        self, start: datetime, observed: Sequence[Campaign], ruleset: Ruleset
+    ) -> tuple[tuple[Edge, ...], bool]:
+        history = await self.store.history(at=start, campaign_ids=[c.id for c in observed])
+        found = await asyncio.to_thread(
+            engine.timeline,
+            observed,
+            ruleset,
+            history,
+            start,
+            start + HORIZON,
+            dry_run=self.dry_run,
+        )
+        return edges_of(found.entries), found.truncated
 
     async def campaign(self, campaign_id: str, now: datetime) -> CampaignView:
         last, ruleset = self.last(), self.ruleset()

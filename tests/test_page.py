@@ -8,6 +8,7 @@ the read model sends nothing to Exotel, and a rejected edit shows on the page an
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,14 +20,15 @@ import pytest
 
 from lifecycle.client import ExotelClient
 from lifecycle.clock import FixedClock
-from lifecycle.cycle import Reconciler
+from lifecycle.cycle import Reconciler, TickReport
 from lifecycle.engine import TimelineEntry
 from lifecycle.model import Action, Mode, Status
-from lifecycle.overview import Rejection, RulesState, edges_of
+from lifecycle.overview import Rejection, RulesState, Sources, edges_of
 from lifecycle.rules import load_rules
 from lifecycle.simulator import Simulator
 from lifecycle.store import Store
 from lifecycle.web import WebState, make_app
+from lifecycle.web.page import status_page
 from tests.conftest import NOW
 from tests.fixtures.sim import serve
 
@@ -137,6 +139,7 @@ async def test_the_campaign_page_shows_each_rules_verdict_and_the_trail(
     # Paused by the tick: the resume rule matches (and waits for the window), none acts now.
     assert "outside business-hours" in verdicts or "closed" in verdicts
     assert "paused" in _section(page, "campaign")
+    assert "read as &#x27;InProgress&#x27; before this daemon&#x27;s step" in page
     assert "pause-outside-business-hours" in _section(page, "decisions")
     assert _section(page, "audit").count("succeeded 200") == 1
     assert "in-progress" in _section(page, "statuses") and "paused" in _section(page, "statuses")
@@ -209,6 +212,42 @@ async def test_a_database_outage_keeps_the_page_up_and_says_so(
     assert "Database unreachable" in _section(page, "store")
     assert "2026-11-27T19:00:00+05:30" in _section(page, "health")  # still shown
     assert "the database is unreachable" in _section(page, "next24h")
+
+
+async def test_a_standby_says_who_leads_and_counts_campaigns_from_the_database(
+    sim: Simulator, reconciler: Reconciler, sim_clock: FixedClock, store: Store
+) -> None:
+    seed(sim, 2)
+    await reconciler.tick()  # another process, the leader, paused both
+    leader = "host-b:default until 2026-11-27T19:01:00+05:30"
+    standby = TickReport(at=sim_clock.now(), standby=True, leader=leader)
+    sources = Sources(
+        store=store, last=lambda: standby, ruleset=lambda: RULES,
+        rules=lambda: RulesState("rules.yaml", RULES.hash, NOW), readiness=lambda: (True, "ok"),
+        poll=timedelta(seconds=60),
+    )  # fmt: skip
+    view = await sources.overview(sim_clock.now())
+    assert view.health.leader == f"standby: {leader}"
+    assert view.campaigns_by_status == {Status.PAUSED: 2}
+    assert view.campaigns_from.startswith("the database")
+    assert view.edges == () and "a standby does not poll" in view.edges_note
+    assert "standby: host-b:default" in status_page(view)
+
+
+async def test_views_of_one_tick_share_one_timeline(
+    sim: Simulator, reconciler: Reconciler, sim_clock: FixedClock, store: Store
+) -> None:
+    seed(sim, 3)
+    await reconciler.tick()
+    sources = state_for(reconciler, sim_clock).sources
+    first, second = await asyncio.gather(
+        sources.overview(sim_clock.now()), sources.overview(sim_clock.now())
+    )
+    sim_clock.advance(timedelta(minutes=5))
+    later = await sources.overview(sim_clock.now())
+    assert first.edges and first.edges is second.edges is later.edges  # computed once
+    await reconciler.tick()
+    assert (await sources.overview(sim_clock.now())).edges is not first.edges  # a new tick
 
 
 def test_edges_count_campaigns_per_instant_and_action() -> None:

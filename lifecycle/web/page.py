@@ -222,8 +222,9 @@ def _edges(edges: Sequence[Edge], note: str, tz: ZoneInfo) -> str:
     empty = note or "nothing happens in the next 24 hours"
     table = _table(["when", "kind", "action × campaigns", "by"], rows, empty)
     return (
-        table
-        + '<p class="muted">From the last tick\'s campaigns, as <code>plan --from --to</code>.</p>'
+        table + '<p class="muted">From the last tick, on the campaigns it read, as '
+        "<code>plan --from --to</code> shows it; an instant already past is due at the "
+        "next tick.</p>"
     )
 
 
@@ -298,10 +299,14 @@ def _campaign(view: CampaignView) -> str:
     campaign = view.campaign
     if campaign is None:
         return '<p class="muted">not in the last tick\'s list: the rules cannot be judged on it</p>'
+    read = Status.from_api(campaign.raw_status) if campaign.raw_status else campaign.status
+    said = f"Exotel says {campaign.raw_status!r}"
+    if read != campaign.status:  # the last tick read it before its own step took effect
+        said = f"read as {campaign.raw_status!r} before this daemon's step"
     return (
         "<dl>"
         f"<dt>Status</dt><dd>{_h(campaign.status.value)} "
-        f'<span class="muted">(Exotel says {_h(repr(campaign.raw_status))})</span></dd>'
+        f'<span class="muted">({_h(said)})</span></dd>'
         f"<dt>Name</dt><dd>{_h(campaign.name)}</dd>"
         f"<dt>Ruleset</dt><dd class=mono>{_h(view.ruleset.hash)}</dd>"
         "</dl>"
