@@ -161,7 +161,8 @@ async def test_the_status_page_in_a_browser(
         # early (no sleeping until the wake-up's wall time). The tick pauses all three.
         clock.set(EDGE)
         rules.write_text(RULES_FILE.read_text() + "# reviewed\n")
-        await until(lambda: _all_paused(sim, campaigns))
+        await until(lambda: _last_tick_at(http, base, EDGE))  # ended, not just its PUTs
+        assert all(sim.campaign(c).status == Status.PAUSED for c in campaigns)
         await in_browser(lambda: browser.get(f"{base}/"))
         assert browser.find_elements(By.ID, "rejected") == []
         recent = browser.find_elements(By.CSS_SELECTOR, "#recent tbody tr")
@@ -186,5 +187,6 @@ async def _rejected(http: aiohttp.ClientSession, base: str) -> bool:
         return (await r.json())["rules_rejected"] is not None
 
 
-async def _all_paused(sim: Simulator, campaigns: list[str]) -> bool:
-    return all(sim.campaign(c).status == Status.PAUSED for c in campaigns)
+async def _last_tick_at(http: aiohttp.ClientSession, base: str, at: datetime) -> bool:
+    async with http.get(f"{base}/readyz") as r:
+        return bool((await r.json())["last_tick"] == at.isoformat())
