@@ -413,6 +413,34 @@ def holds(rules_path: Path | None) -> None:
 
 
 @main.command()
+@RULES_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@handles_errors
+def status(rules_path: Path | None, as_json: bool) -> None:
+    """What the status page's header shows: exit 0 healthy, 1 not, 2 cannot tell.
+
+    Reads the database (the last tick any leader recorded, the lease, campaigns, intents,
+    holds), the rules file, and the daemon's /readyz on LIFECYCLE_HTTP when it answers
+    within a second. Sends no request to Exotel.
+    """
+    from lifecycle.console import read_status
+    from lifecycle.errors import StoreUnavailable
+    from lifecycle.overview import status_to_json, status_to_text
+
+    settings = _settings(rules_path)
+    try:
+        report, tz = run_async(read_status(settings, now=SystemClock().now()))
+    except StoreUnavailable as exc:  # cannot tell: exit 2, like no database at all
+        _fail(f"database unreachable: {exc}", 2)
+
+    if as_json:
+        click.echo(json.dumps(status_to_json(report, tz)))
+    else:
+        click.echo(status_to_text(report, tz))
+    sys.exit(0 if report.healthy else 1)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option(

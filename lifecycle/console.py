@@ -1,4 +1,5 @@
-"""The bodies of the inspecting commands (`plan`, `audit`, `why`, holds, `db upgrade`).
+"""The bodies of the inspecting commands (`plan`, `audit`, `why`, `status`, holds,
+`db upgrade`).
 
 `plan` and `why` are read-only: they never call a mutating endpoint and never write the
 database (a missing SQLite file is not created; an empty history is used instead). With a
@@ -12,17 +13,19 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, campaigns_from_body
-from lifecycle.errors import ApiAnswerInvalid, ApiError, ConfigError, SchemaOutdated
+from lifecycle.errors import ApiAnswerInvalid, ApiError, ConfigError, RulesError, SchemaOutdated
+from lifecycle.lease import lease_name
 from lifecycle.model import Campaign, History, Plan
 from lifecycle.output import audit_line, local_iso
-from lifecycle.rules import Ruleset
+from lifecycle.overview import StatusReport, judge_status, stored_health
+from lifecycle.rules import Ruleset, compile_rules, read_rules
 from lifecycle.settings import Settings
 from lifecycle.store import AuditRow, Store
 
@@ -247,3 +250,46 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo
             estimate = " (already in it when first seen)" if s.estimated else ""
             lines.append(f"  {local_iso(s.since, tz)}  {s.status}{estimate}")
     return lines
+
+
+async def read_status(settings: Settings, *, now: datetime) -> tuple[StatusReport, ZoneInfo]:
+    """`lifecycle status`: the database, the rules file and the daemon's /readyz. The
+    times are in the rules' zone (UTC when the file does not validate: that is reported,
+    not fatal: the daemon keeps its last good rules). ConfigError when there is no database
+    to read; SchemaOutdated when it needs `lifecycle db upgrade`."""
+    from lifecycle.web.probe import fetch_readyz, readyz_url
+
+    tz, on_disk, problems = _rules_file(settings.rules)
+    async with open_existing_store(settings) as store:
+        if store is None:
+            raise ConfigError(
+                f"no database at {sqlite_path(settings.database_url.get_secret_value())}: "
+                "the daemon has not run here (or LIFECYCLE_DATABASE_URL names another file)"
+            )
+        await store.ensure_current()
+        stored = await stored_health(store, lease=lease_name(settings.exotel_account_sid), now=now)
+    url = readyz_url(settings.http_host, settings.http_port)
+    daemon = await fetch_readyz(url)
+    stale = timedelta(seconds=3 * settings.poll_seconds)
+    report = StatusReport(
+        stored=stored,
+        rules_path=str(settings.rules),
+        rules_on_disk=on_disk,
+        rules_problems=problems,
+        daemon_url=url,
+        daemon=daemon,
+        problems=judge_status(stored, daemon, now=now, stale=stale),
+    )
+    return report, tz
+
+
+def _rules_file(path: Path) -> tuple[ZoneInfo, str | None, tuple[str, ...]]:
+    """The rules' zone, the file's hash and its located errors, without failing on them."""
+    try:
+        source = read_rules(path)
+    except RulesError as exc:
+        return ZoneInfo("UTC"), None, tuple(str(p) for p in exc.problems)
+    try:
+        return compile_rules(source).timezone, source.hash, ()
+    except RulesError as exc:
+        return ZoneInfo("UTC"), source.hash, tuple(str(p) for p in exc.problems)

@@ -78,6 +78,8 @@ class TickReport:
     standby: bool = False
     leader: str | None = None  # when standby: who holds the lease, and until when
     warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
+    # The campaigns this tick read, for the status page (which never asks Exotel itself).
+    observed: tuple[Campaign, ...] = ()
     # The tick failed because the database did not answer (`error` says how): not a standby,
     # not a bug, and not ready until it answers again.
     database_unreachable: bool = False
@@ -281,6 +283,7 @@ class Reconciler:
             sent=sent,
             failed=failed,
             warning=campaigns.shortfall,
+            observed=tuple(campaigns),
         )
 
     def _set_aside(self, plan: Plan) -> None:

@@ -36,6 +36,7 @@ from lifecycle.errors import RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
+from lifecycle.overview import Rejection, RulesState
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
 from lifecycle.store import Store
@@ -66,14 +67,19 @@ class RejectedEdit:
 
 class RulesInForce:
     """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
-    a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
+    a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay, and
+    `state()` tells the status page and `/readyz` about it until a good edit replaces it."""
 
-    def __init__(self, path: Path, metrics: Metrics) -> None:
+    def __init__(self, path: Path, metrics: Metrics, clock: Clock | None = None) -> None:
         self.path = path
         self._metrics = metrics
+        self._clock = clock or SystemClock()
         self.current: Ruleset = load_rules(path)
+        self.loaded_at = self._clock.now()
         self._rejected: str | None = None
+        self.rejection: Rejection | None = None
         metrics.set_ruleset(self.current.hash)
+        metrics.rules_reload_ok.set(1)
 
     def __call__(self) -> Ruleset:
         return self.current
@@ -110,7 +116,10 @@ class RulesInForce:
             return False
         if isinstance(found, RejectedEdit):
             self._rejected = found.hash
+            problems = tuple(str(problem) for problem in found.error.problems)
+            self.rejection = Rejection(found.hash, self._clock.now(), problems)
             self._metrics.rules_reloads.labels(result="rejected").inc()
+            self._metrics.rules_reload_ok.set(0)
             log.error(
                 "rejected edit of %s; keeping ruleset %s:\n%s",
                 self.path,
@@ -121,10 +130,28 @@ class RulesInForce:
         ruleset = found
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
         self.current = ruleset
+        self.loaded_at = self._clock.now()
         self._rejected = None
+        self.rejection = None
         self._metrics.rules_reloads.labels(result="applied").inc()
+        self._metrics.rules_reload_ok.set(1)
         self._metrics.set_ruleset(ruleset.hash)
         return True
+
+    def state(self) -> RulesState:
+        """The rules in force, the rejected edit if any, and the hash of the file as it is
+        on disk now (a small local read; None when it cannot be read)."""
+        try:
+            on_disk: str | None = rules_hash(self.path.read_bytes())
+        except OSError:
+            on_disk = None
+        return RulesState(
+            path=str(self.path),
+            hash=self.current.hash,
+            loaded_at=self.loaded_at,
+            rejected=self.rejection,
+            on_disk=on_disk,
+        )
 
 
 @dataclass
@@ -262,7 +289,7 @@ async def run_daemon(
 ) -> int:
     """The daemon's whole life. Returns the process exit code."""
     metrics = Metrics()
-    rules = RulesInForce(settings.rules, metrics)
+    rules = RulesInForce(settings.rules, metrics, options.clock)
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         store = await Store.connect(settings.database_url.get_secret_value())
@@ -346,6 +373,7 @@ async def _serve(
             started_at=options.clock.now(),
             token=settings.webhook_token.get_secret_value(),
             body_timeout=settings.http_idle_timeout,
+            rules=rules.state,
         )
         listen = web.Listen(
             settings.http_host,

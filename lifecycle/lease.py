@@ -77,6 +77,11 @@ class Incarnation:
         return _start_time(proc, self.pid) != self.start
 
 
+def lease_name(account_sid: str) -> str:
+    """The name of the lease on acting for one Exotel account (`lifecycle status` reads it)."""
+    return f"tick:{account_sid}"
+
+
 def owner_id(instance: str) -> str:
     """Who holds the lease, as an operator reads it: stable across restarts of one instance."""
     return f"{socket.gethostname()}:{instance}"
@@ -110,7 +115,7 @@ class Lease:
         zone: tzinfo,
     ) -> Lease:
         """The lease on acting for one Exotel account, owned by this host and instance."""
-        return cls(store, f"tick:{account_sid}", owner_id(instance), ttl, bound, metrics, zone)
+        return cls(store, lease_name(account_sid), owner_id(instance), ttl, bound, metrics, zone)
 
     @property
     def fence(self) -> LeaseFence:

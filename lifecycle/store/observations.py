@@ -45,6 +45,13 @@ async def observe(conn: AsyncConnection, observed: Sequence[Campaign], *, at: da
     await _upsert_campaigns(conn, latest_campaigns, at=at)
 
 
+async def latest_statuses(
+    conn: AsyncConnection, campaign_ids: Collection[str] | None
+) -> dict[str, Status]:
+    rows = await latest_rows(conn, campaign_ids)
+    return {campaign_id: Status(row.status) for campaign_id, row in rows.items()}
+
+
 async def record_effect(
     conn: AsyncConnection, campaign_id: str, status: Status, *, at: datetime
 ) -> None:

@@ -24,6 +24,7 @@ from lifecycle.model import (
     Hold,
     Outcome,
     Plan,
+    Status,
 )
 from lifecycle.records import (
     AuditRow,
@@ -153,6 +154,14 @@ class Store:
         """The campaign's status history, newest first."""
         async with self._transaction() as conn:
             return await observations.timeline(conn, campaign_id, limit=limit)
+
+    async def latest_statuses(
+        self, campaign_ids: Collection[str] | None = None
+    ) -> dict[str, Status]:
+        """Each campaign's status as last known: last observed, or made so by a step of
+        ours since (all campaigns ever seen when `campaign_ids` is None)."""
+        async with self._transaction() as conn:
+            return await observations.latest_statuses(conn, campaign_ids)
 
     # decisions
 

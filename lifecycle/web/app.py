@@ -1,4 +1,8 @@
-"""The HTTP handlers: `/healthz`, `/readyz`, `/metrics` and the Exotel webhook receiver.
+"""The HTTP handlers: the status page `/` and `/campaigns/{id}`, `/healthz`, `/readyz`,
+`/metrics` and the Exotel webhook receiver.
+
+The pages read through `overview.Sources` (the store and the last tick's state, never
+Exotel) and render with `page`.
 
 Webhooks are hints, never truth: a valid callback only asks for an early tick, which then
 re-reads the campaigns (callbacks can be late, duplicated or missing: docs/exotel-api.md).
@@ -14,14 +18,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from lifecycle.clock import Clock
 from lifecycle.cycle import Progress, Reconciler, TickReport
+from lifecycle.errors import StoreUnavailable
 from lifecycle.model import Status
+from lifecycle.overview import RulesState, Sources
 from lifecycle.web.callbacks import MAX_BODY, CallbackInvalid, parse_callback, read_fields
+from lifecycle.web.page import campaign_page, status_page
 
 log = logging.getLogger("lifecycle.web")
 
@@ -37,14 +45,46 @@ class WebState:
     started_at: datetime
     token: str = ""  # LIFECYCLE_WEBHOOK_TOKEN; empty: webhooks need none
     body_timeout: float = 10.0  # seconds a webhook body may take to arrive
+    # The rules in force and any rejected edit (`daemon.RulesInForce.state`). None: only
+    # what the reconciler knows (the hash), as in tests that build a WebState by hand.
+    rules: Callable[[], RulesState] | None = None
+    _sources: Sources | None = None
 
     def readiness(self) -> tuple[bool, str]:
-        """(ready, reason), from the last tick and the one in progress: `judge_readiness`."""
+        """(ready, reason), from the last tick and the one in progress: `judge_readiness`;
+        a rejected rules edit is said in the reason, and is still ready (the last good
+        rules are in force, and a restart would not fix the file)."""
         stall = timedelta(seconds=3 * self.poll_seconds) * self.clock.speed
         reconciler = self.reconciler
-        return judge_readiness(
+        ready, reason = judge_readiness(
             reconciler.last, reconciler.progress, now=self.clock.now(), stall=stall
         )
+        rejected = self.rules_state().rejected
+        if rejected is not None:
+            reason += f"; rules edit {rejected.hash} rejected, keeping {reconciler.ruleset().hash}"
+        return ready, reason
+
+    def rules_state(self) -> RulesState:
+        if self.rules is not None:
+            return self.rules()
+        ruleset = self.reconciler.ruleset()
+        return RulesState(path="", hash=ruleset.hash, loaded_at=self.started_at, on_disk=None)
+
+    @property
+    def sources(self) -> Sources:
+        """The pages' read model, built once."""
+        if self._sources is None:
+            reconciler = self.reconciler
+            self._sources = Sources(
+                store=reconciler.store,
+                last=lambda: reconciler.last,
+                ruleset=reconciler.ruleset,
+                rules=self.rules_state,
+                readiness=self.readiness,
+                poll=timedelta(seconds=self.poll_seconds) * self.clock.speed,
+                dry_run=reconciler.options.dry_run,
+            )
+        return self._sources
 
 
 def judge_readiness(
@@ -84,6 +124,7 @@ def make_app(state: WebState) -> web.Application:
     async def readyz(_: web.Request) -> web.Response:
         ready, reason = state.readiness()
         last = state.reconciler.last
+        health = state.sources.health()
         body = {
             "ready": ready,
             "reason": reason,
@@ -91,8 +132,29 @@ def make_app(state: WebState) -> web.Application:
             "last_tick": last.at.isoformat() if last else None,
             "tick_in_progress_since": _iso(state.reconciler.progress.started),
             "ruleset": state.reconciler.ruleset().hash,
+            "rules_rejected": _rejected(state.rules_state()),
+            "next_tick": _iso(health.next_tick),
+            "leader": health.leader,
         }
         return web.json_response(body, status=200 if ready else 503)
+
+    async def index(_: web.Request) -> web.Response:
+        view = await state.sources.overview(state.clock.now())
+        return _html(status_page(view))
+
+    async def find_campaign(request: web.Request) -> web.Response:
+        # The page's "campaign id" form (a GET, so it works without JavaScript).
+        campaign_id = request.query.get("id", "").strip()
+        target = "/campaigns/" + quote(campaign_id, safe="") if campaign_id else "/"
+        raise web.HTTPSeeOther(target)
+
+    async def campaign(request: web.Request) -> web.Response:
+        campaign_id = request.match_info["campaign_id"]
+        try:
+            view = await state.sources.campaign(campaign_id, state.clock.now())
+        except StoreUnavailable as exc:  # its message names the database without a password
+            return web.Response(text=f"database unreachable: {exc}\n", status=503)
+        return _html(campaign_page(view))
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
@@ -119,6 +181,9 @@ def make_app(state: WebState) -> web.Application:
         state.nudge(callback.campaign_id)
         return web.json_response({"accepted": True}, status=202)
 
+    app.router.add_get("/", index)
+    app.router.add_get("/campaigns", find_campaign)
+    app.router.add_get("/campaigns/{campaign_id}", campaign)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -128,6 +193,29 @@ def make_app(state: WebState) -> web.Application:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
+
+
+def _rejected(rules: RulesState) -> dict[str, object] | None:
+    """`/readyz`'s `rules_rejected`: the edit that did not validate, when, and why."""
+    rejected = rules.rejected
+    if rejected is None:
+        return None
+    return {
+        "hash": rejected.hash,
+        "at": rejected.at.isoformat(),
+        "problems": list(rejected.problems),
+    }
+
+
+def _html(text: str) -> web.Response:
+    # The page is the daemon's own: no framing by other sites, no guessing of types.
+    headers = {
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
 
 
 def is_authorized(request: web.Request, token: str) -> bool:
