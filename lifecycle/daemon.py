@@ -36,6 +36,7 @@ from lifecycle.errors import RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
+from lifecycle.notify import Notifier, rules_rejected
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
 from lifecycle.store import Store
@@ -71,6 +72,8 @@ class RulesInForce:
     def __init__(self, path: Path, metrics: Metrics) -> None:
         self.path = path
         self._metrics = metrics
+        # Told of each rejected edit once, after it is logged (the notifier).
+        self.on_rejected: Callable[[RejectedEdit], None] | None = None
         self.current: Ruleset = load_rules(path)
         self._rejected: str | None = None
         metrics.set_ruleset(self.current.hash)
@@ -117,6 +120,8 @@ class RulesInForce:
                 self.current.hash,
                 found.error,
             )
+            if self.on_rejected is not None:
+                self.on_rejected(found)
             return False
         ruleset = found
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
@@ -283,6 +288,11 @@ async def run_daemon(
             zone=rules.current.timezone,
         )
         stack.push_async_callback(lease.release)
+        notifier = Notifier(store=store, ruleset=rules, clock=options.clock)
+        stack.push_async_callback(notifier.close)  # before the store closes: unwound first
+        await notifier.resume()
+        lease.on_notice = notifier.post
+        rules.on_rejected = _teller(notifier, rules, options.clock)
         reconciler = Reconciler(
             client=client,
             store=store,
@@ -295,6 +305,7 @@ async def run_daemon(
                 fence=lease.fence,
                 grace=settings.unknown_grace,
                 on_step=options.on_step,
+                after_tick=notifier.on_tick,
             ),
             metrics=metrics,
             stop=stop,
@@ -424,6 +435,22 @@ def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, handler)
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+
+
+def _teller(
+    notifier: Notifier, rules: RulesInForce, clock: Clock
+) -> Callable[[RejectedEdit], None]:
+    def tell(edit: RejectedEdit) -> None:
+        problems = "\n".join(str(problem) for problem in edit.error.problems)
+        at = clock.now().astimezone(rules.current.timezone)
+        keeping = rules.current.hash
+        notifier.post(
+            rules_rejected(
+                str(rules.path), edit=edit.hash, keeping=keeping, problems=problems, at=at
+            )
+        )
+
+    return tell
 
 
 def _marks(progress: Progress, clock: Clock) -> Callable[[RequestOutcome], None]:

@@ -29,6 +29,7 @@ from lifecycle.instant import parse_duration
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules.calendar import CalendarSpec, parse_zone
 from lifecycle.rules.conditions import TextPattern
+from lifecycle.rules.notify import NotifySpec
 
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)
@@ -276,3 +277,5 @@ class RulesFile(Strict):
     # Opt-in: date_updated may not move when the status does (docs/exotel-api.md).
     trust_date_updated: StrictBool = False
     rules: list[RuleSpec] = Field(min_length=1, max_length=MAX_RULES)
+    # Where to tell people what was done (README, Operate: notifications).
+    notify: NotifySpec = NotifySpec()

@@ -1,0 +1,44 @@
+"""Notification rows: claimed before sending, then marked sent or given up.
+
+The unique (channel, key) is the whole guarantee: a claim that finds its row already there
+returns None, whoever wrote it and whenever, so one message reaches a channel once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lifecycle.records import PendingNotification
+from lifecycle.store.tables import notifications
+
+
+async def claim(
+    conn: AsyncConnection, *, channel: str, key: str, severity: str, payload: str, at: datetime
+) -> int:
+    """The new row's id; IntegrityError when (channel, key) was claimed before (the caller
+    runs this alone in its transaction, which that error ends)."""
+    values = {"channel": channel, "key": key, "severity": severity, "payload": payload,
+              "created_at": at, "attempts": 0}  # fmt: skip
+    result = await conn.execute(notifications.insert().values(values).returning(notifications.c.id))
+    return int(result.scalar_one())
+
+
+async def settle(
+    conn: AsyncConnection, row_id: int, *, at: datetime, attempts: int, error: str | None
+) -> None:
+    """Sent (error None) or given up (the last error)."""
+    done = {"sent_at": at} if error is None else {"failed_at": at}
+    statement = update(notifications).where(notifications.c.id == row_id)
+    await conn.execute(statement.values(attempts=attempts, error=error, **done))
+
+
+async def pending(conn: AsyncConnection) -> list[PendingNotification]:
+    """Claimed, neither sent nor given up: the process stopped while sending them."""
+    query = (
+        select(notifications.c.id, notifications.c.channel, notifications.c.payload)
+        .where(notifications.c.sent_at.is_(None), notifications.c.failed_at.is_(None))
+        .order_by(notifications.c.id)
+    )
+    return [PendingNotification(r.id, r.channel, r.payload) for r in await conn.execute(query)]
