@@ -73,12 +73,19 @@ class JsonLogFormatter(ZonedLogFormatter):
 
 
 def _configure_logging(level: str, fmt: str = "text", tz: tzinfo = UTC) -> None:
+    from lifecycle.systemd import JournalFormatter, is_journal
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
+    formatter: logging.Formatter = (
         JsonLogFormatter(tz)
         if fmt == "json"
         else ZonedLogFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", tz)
     )
+    # Under systemd each line carries its priority, so `journalctl -p warning` finds
+    # failures (journald strips the prefix: a JSON line stays plain JSON there).
+    if is_journal(sys.stderr):
+        formatter = JournalFormatter(formatter)
+    handler.setFormatter(formatter)
     level_number = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=level_number, handlers=[handler], force=True)
     # Third-party loggers are chatty at INFO; ours carry what operators need.
@@ -330,11 +337,14 @@ def audit(
 ) -> None:
     """The audit trail, newest first; times in the rules' zone."""
     from lifecycle import output
-    from lifecycle.console import read_audit
+    from lifecycle.console import missing_database, read_audit
 
     settings = _settings(rules_path)
     tz = _rules_zone(settings)
     since = _when(since_text, tz) if since_text else None
+    if missing := missing_database(settings):
+        click.echo(f"lifecycle: {missing}", err=True)
+        return
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
     )

@@ -40,6 +40,8 @@ from lifecycle.notify import Notifier, rules_rejected
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
 from lifecycle.store import Store
+from lifecycle.systemd import notify as sd_notify
+from lifecycle.systemd import watchdog_interval
 
 log = logging.getLogger("lifecycle.daemon")
 
@@ -348,6 +350,12 @@ async def _serve(
     )
     if options.install_signal_handlers:
         _on_sighup(stack, lambda: ticks.nudge("SIGHUP"))
+    interval = watchdog_interval()
+    if interval is not None:
+        stall = timedelta(seconds=3 * settings.poll_seconds)
+        scheduler.add_job(
+            _feed_watchdog, "interval", seconds=interval, args=(reconciler, stall), id="watchdog"
+        )
     if options.serve_http:
         state = web.WebState(
             reconciler=reconciler,
@@ -367,6 +375,7 @@ async def _serve(
         runner = await web.start(state, listen)
         stack.push_async_callback(runner.cleanup)
     scheduler.start()
+    sd_notify("READY=1")  # Type=notify: the unit is started once the loop runs
     log.info(
         "running: polling every %gs, rules %s (%s)%s",
         settings.poll_seconds,
@@ -375,10 +384,36 @@ async def _serve(
         ", dry-run" if reconciler.options.dry_run else "",
     )
     await reconciler.stop.wait()
+    sd_notify("STOPPING=1")
     log.info("stop requested: finishing the step in flight")
     scheduler.pause()  # no job starts from here on
     await ticks.stopped()
     scheduler.shutdown(wait=False)
+
+
+async def _feed_watchdog(reconciler: Reconciler, stall: timedelta) -> None:
+    """WATCHDOG=1 while the tick loop moves: a job on the same event loop, so a blocked
+    loop feeds nothing, and it holds back while a tick (or the wait between ticks) has
+    shown no progress for `stall` (as readiness judges it): systemd then restarts a
+    daemon that is stuck, never one that is merely failing (a restart cannot fix an
+    outage). Each tick's result goes in STATUS=, for `systemctl status`."""
+    progress, now = reconciler.progress, reconciler.clock.now()
+    if progress.at is not None and now - progress.at > stall * reconciler.clock.speed:
+        log.error("tick loop stuck: no progress since %s; not feeding the watchdog",
+                  format_instant(progress.at, reconciler.ruleset().timezone))  # fmt: skip
+        return
+    last = reconciler.last
+    status = "no tick yet" if last is None else _status_line(last, reconciler.ruleset())
+    sd_notify("WATCHDOG=1\nSTATUS=" + " ".join(status.split()))  # one line: no other keys
+
+
+def _status_line(report: TickReport, ruleset: Ruleset) -> str:
+    at = format_instant(report.at, ruleset.timezone)
+    if report.standby:
+        return f"standby at {at}: {report.leader or 'another process leads'}"
+    if not report.ok:
+        return f"tick at {at} failed: {report.error}"
+    return f"tick at {at}: {report.campaigns} campaigns, {report.sent} steps sent"
 
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
