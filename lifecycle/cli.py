@@ -304,19 +304,18 @@ def check(path: Path | None, strict: bool, fmt: str) -> None:
         _print_check(fmt, str(path), CheckReport(None, exc.problems, []))
         sys.exit(2)
     report = check_source(source, at=SystemClock().now())
-    _print_check(fmt, str(path), report)
-    if report.errors:
-        sys.exit(2)
-    if strict and report.warnings:
-        sys.exit(1)
+    code = 2 if report.errors else (1 if strict and report.warnings else 0)
+    _print_check(fmt, str(path), report, ok=code == 0)
+    sys.exit(code)
 
 
-def _print_check(fmt: str, path: str, report: CheckReport) -> None:
+def _print_check(fmt: str, path: str, report: CheckReport, *, ok: bool = False) -> None:
+    """The problems, then (when the file passes) the summary line, in format `fmt`."""
     from lifecycle.rules.formats import check_to_json, to_github
 
     problems = report.errors + report.warnings
     if fmt == "json":
-        click.echo(json.dumps(check_to_json(path, report)))
+        click.echo(json.dumps(check_to_json(path, report, ok=ok)))
         return
     if fmt == "github":
         for problem in problems:
@@ -326,7 +325,7 @@ def _print_check(fmt: str, path: str, report: CheckReport) -> None:
             warned = "" if problem.severity == "error" else " (warning)"
             click.echo(f"{problem}{warned}", err=True)
     ruleset = report.ruleset
-    if ruleset is not None:
+    if ok and ruleset is not None:
         click.echo(
             f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
             f"{len(report.warnings)} warnings, {ruleset.hash})"

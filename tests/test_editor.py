@@ -135,3 +135,12 @@ def test_check_as_json_is_one_object_for_good_and_bad_files(tmp_path: Path) -> N
     assert verdict["ok"] and verdict["rules"] == 5 and verdict["ruleset"].startswith("sha256:")
     missing = lifecycle("check", "--format", "json", str(tmp_path / "none.yaml"))
     assert missing.returncode == 2 and json.loads(missing.stdout)["errors"][0]["line"] == 1
+
+
+def test_check_as_json_under_strict_is_not_ok_with_warnings() -> None:
+    path = ROOT / "tests" / "rules" / "warn_shadowed.yaml"
+    lenient = lifecycle("check", "--format", "json", str(path))
+    strict = lifecycle("check", "--strict", "--format", "json", str(path))
+    assert (lenient.returncode, json.loads(lenient.stdout)["ok"]) == (0, True)
+    assert (strict.returncode, json.loads(strict.stdout)["ok"]) == (1, False)
+    assert len(json.loads(strict.stdout)["warnings"]) == 1

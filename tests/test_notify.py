@@ -29,6 +29,7 @@ from lifecycle.notify import Notifier, TickWatch
 from lifecycle.rules import Ruleset, parse_rules
 from lifecycle.simulator import Fault, Simulator
 from lifecycle.store import Store
+from tests.fixtures.db import expire_lease
 from tests.fixtures.sim import serve
 
 CAP = 20.0  # seconds: only ever reached by a hang
@@ -406,3 +407,33 @@ def test_check_locates_every_mistake_in_the_notify_section(
     text = "timezone: Asia/Kolkata\nrules:\n  - name: a\n    action: pause\n\n" + section + "\n"
     report = check_rules(text, filename="rules.yaml")
     assert [str(p) for p in report.errors] == [f"rules.yaml:{p}" for p in problems]
+
+
+async def test_a_lease_taken_over_and_lost_is_told_once_each(store: Store, db_url: str) -> None:
+    from lifecycle.lease import Lease
+    from lifecycle.metrics import Metrics
+
+    def lease(instance: str, told: list[Message]) -> Lease:
+        held = Lease.for_account(
+            "acme1", store=store, instance=instance, ttl=timedelta(minutes=3),
+            bound=timedelta(seconds=5), metrics=Metrics(), zone=UTC,
+        )  # fmt: skip
+        held.on_notice = told.append
+        return held
+
+    told_a: list[Message] = []
+    told_b: list[Message] = []
+    a, b = lease("a", told_a), lease("b", told_b)
+    assert await a.hold() and not await b.hold()
+    assert told_a == told_b == []  # a first take and a standby's first look: nothing to tell
+    await expire_lease(db_url, "tick:acme1")
+    assert await b.hold()  # b takes over the expired lease ...
+    assert not await a.hold()  # ... and a finds it lost
+    assert not await a.hold()
+    (taken,) = told_b
+    (lost,) = told_a
+    assert taken.notices[0].kind == Kind.LEASE_TAKEN_OVER
+    assert taken.title.startswith("took over the lease tick:acme1 from ")
+    assert lost.notices[0].kind == Kind.LEASE_LOST and lost.severity == Severity.WARNING
+    assert lost.title.startswith("lost the lease: ") and "holds lease tick:acme1" in lost.title
+    assert taken.key != lost.key

@@ -64,7 +64,14 @@ class Notifier:
     _closing: bool = False
 
     def on_tick(self, report: TickReport, steps: tuple[StepEvent, ...]) -> None:
-        """The tick's digest and what the run of ticks means (outages, long failure)."""
+        """The tick's digest and what the run of ticks means (outages, long failure).
+        Never raises: telling people of a tick must not become the tick's failure."""
+        try:
+            self._on_tick(report, steps)
+        except Exception:
+            log.exception("could not compose the notifications of tick %s", report.tick_id)
+
+    def _on_tick(self, report: TickReport, steps: tuple[StepEvent, ...]) -> None:
         ruleset = self.ruleset()
         if not ruleset.notify.channels:
             return
@@ -75,11 +82,15 @@ class Notifier:
             self.post(message)
 
     def post(self, message: Message) -> None:
-        """Queue `message` for every channel that wants some of it; returns at once."""
-        for channel in self.ruleset().notify.channels:
-            wanted = message.only(channel.min_severity)
-            if wanted is not None:
-                self._enqueue(_Item(channel, wanted))
+        """Queue `message` for every channel that wants some of it; returns at once, and
+        never raises (its callers are the tick, the lease and the rules reload)."""
+        try:
+            for channel in self.ruleset().notify.channels:
+                wanted = message.only(channel.min_severity)
+                if wanted is not None:
+                    self._enqueue(_Item(channel, wanted))
+        except Exception:
+            log.exception("could not queue notification %s", message.key)
 
     async def resume(self) -> None:
         """Send the messages a stopped process recorded and never settled."""

@@ -37,12 +37,13 @@ def problem_to_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-def check_to_json(path: str, report: CheckReport) -> dict[str, Any]:
-    """The whole verdict on one file: `ok` is false when there are errors."""
+def check_to_json(path: str, report: CheckReport, *, ok: bool) -> dict[str, Any]:
+    """The whole verdict on one file: `ok` as the exit code says (errors, or warnings
+    under --strict, make it false)."""
     ruleset = report.ruleset
     return {
         "file": path,
-        "ok": not report.errors,
+        "ok": ok,
         "ruleset": ruleset.hash if ruleset else None,
         "rules": len(ruleset.rules) if ruleset else None,
         "calendars": len(ruleset.calendars) if ruleset else None,
