@@ -251,6 +251,7 @@ async def test_a_restart_sends_what_was_left_unsent_and_never_resends(
     await reconciler_for(client, store, ruleset, sim_clock, first).tick()
     await until(gate.waiting)  # the webhook failed once and waits to retry...
     await until(box.arrived)
+    await until(hooks.arrived)  # (Slack's)
     await first.close(grace=0)  # ... when the process stops
     assert hooks.bodies["/hook"] == []
 
@@ -407,6 +408,30 @@ def test_check_locates_every_mistake_in_the_notify_section(
     text = "timezone: Asia/Kolkata\nrules:\n  - name: a\n    action: pause\n\n" + section + "\n"
     report = check_rules(text, filename="rules.yaml")
     assert [str(p) for p in report.errors] == [f"rules.yaml:{p}" for p in problems]
+
+
+async def test_messages_still_queued_at_a_stop_are_kept_for_the_next_start(
+    store: Store, sim_clock: FixedClock, receiver: tuple[Receiver, str], ruleset: Ruleset
+) -> None:
+    hooks = receiver[0]
+    hooks.answers["/hook"] = [500]
+    only_hook = ruleset.notify.model_copy(update={"channels": ruleset.notify.channels[:1]})
+    ruleset = replace(ruleset, notify=only_hook)
+    first = notifier_for(store, ruleset, sim_clock, gate := Gate())
+    notice = Notice(Kind.API_OUTAGE, Severity.ERROR, AT, "Exotel API unreachable")
+    first.post(Message("api-outage:1", "outage", (notice,)))
+    first.post(Message("api-outage:2", "outage", (notice,)))  # queued behind the first
+    await until(gate.waiting)
+    await first.close(grace=0)
+    assert {p.channel for p in await store.pending_notifications()} == {"ops-hook"}
+    assert len(await store.pending_notifications()) == 2  # the one retrying, the one queued
+
+    second = notifier_for(store, ruleset, sim_clock, Gate())
+    await second.resume()
+    assert await second.drain(CAP)
+    assert [b["key"] for b in hooks.bodies["/hook"]] == ["api-outage:1", "api-outage:2"]
+    assert await store.pending_notifications() == []
+    await second.close()
 
 
 async def test_a_lease_taken_over_and_lost_is_told_once_each(store: Store, db_url: str) -> None:

@@ -128,7 +128,16 @@ class Notifier:
             if name not in self._sending:
                 worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await self._keep_unsent()
         await self.transport.close()
+
+    async def _keep_unsent(self) -> None:
+        """Record the messages still queued (never claimed), so the next start sends them."""
+        for queue in self._queues.values():
+            while not queue.empty():
+                item = queue.get_nowait()
+                if item.row is None:
+                    await self._claim(item)
 
     def _enqueue(self, item: _Item) -> None:
         name = item.channel.name
