@@ -462,3 +462,37 @@ async def test_a_lease_taken_over_and_lost_is_told_once_each(store: Store, db_ur
     assert lost.notices[0].kind == Kind.LEASE_LOST and lost.severity == Severity.WARNING
     assert lost.title.startswith("lost the lease: ") and "holds lease tick:acme1" in lost.title
     assert taken.key != lost.key
+
+
+async def test_a_restart_in_an_outage_does_not_tell_it_again_and_tells_its_end_once(
+    store: Store, sim_clock: FixedClock, receiver: tuple[Receiver, str], ruleset: Ruleset
+) -> None:
+    hooks = receiver[0]
+    only_hook = ruleset.notify.model_copy(update={"channels": ruleset.notify.channels[:1]})
+    ruleset = replace(ruleset, notify=only_hook)
+
+    async def tick(notifier: Notifier, minute: int, error: str | None) -> None:
+        at = AT + timedelta(minutes=minute)
+        row = await store.start_tick(at=at, ruleset=ruleset.hash, dry_run=False)
+        await store.finish_tick(row, at=at, campaigns=0, actions=0, error=error)
+        report = TickReport(at=at, error=error, api_unreachable=error is not None, tick_id=row.id)
+        notifier.on_tick(report, ())
+        assert await notifier.drain(CAP)
+
+    down = "ApiUnavailable: GET list offset=0: HTTP 503"
+    first = notifier_for(store, ruleset, sim_clock, Gate())
+    await first.resume()
+    await tick(first, 0, None)
+    await tick(first, 1, down)
+    await tick(first, 12, down)  # down for 11 minutes: past failing_for (10m)
+    await first.close()
+    second = notifier_for(store, ruleset, sim_clock, Gate())  # restarted mid-outage
+    await second.resume()
+    await tick(second, 13, down)
+    await tick(second, 14, None)
+    await second.close()
+    assert [b["key"] for b in hooks.bodies["/hook"]] == [
+        "api-outage:2026-11-27T19:01:00+05:30",
+        "ticks-failing:2026-11-27T19:01:00+05:30",
+        "api-recovered:2026-11-27T19:01:00+05:30",
+    ]

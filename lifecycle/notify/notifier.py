@@ -93,9 +93,11 @@ class Notifier:
             log.exception("could not queue notification %s", message.key)
 
     async def resume(self) -> None:
-        """Send the messages a stopped process recorded and never settled."""
+        """Send the messages a stopped process recorded and never settled, and pick up
+        the outage that process was in, if any (`TickWatch.recall`)."""
         try:
             pending = await self.store.pending_notifications()
+            self.watch.recall(await self.store.failing_streak())
         except StoreUnavailable as exc:
             log.warning("cannot look for unsent notifications: %s", exc)
             return

@@ -15,6 +15,9 @@ from lifecycle.instant import format_duration, format_instant
 from lifecycle.notice import Kind, Message, Notice, Severity
 from lifecycle.notify.compose import event_message
 
+# How a tick's recorded error names an API outage (cycle._describe: "Type: message").
+_API_ERRORS = ("ApiUnavailable:", "RateLimited:")
+
 
 @dataclass
 class TickWatch:
@@ -22,6 +25,18 @@ class TickWatch:
     database_since: datetime | None = None
     failing_since: datetime | None = None
     failing_told: bool = False
+
+    def recall(self, streak: list[tuple[datetime, str]]) -> None:
+        """Start from the failed ticks a previous process recorded (`Store.failing_streak`):
+        an outage it told is not told again (its messages carry the same keys), and its
+        recovery is told once. API failures are known by their recorded error's type."""
+        if not streak:
+            return
+        self.failing_since = streak[0][0]
+        run: list[datetime] = []  # the API failures at the end of the streak
+        for at, error in streak:
+            run = [*run, at] if error.startswith(_API_ERRORS) else []
+        self.api_since = run[0] if run else None
 
     def observe(self, report: TickReport, *, failing_for: timedelta, zone: tzinfo) -> list[Message]:
         """The messages this report brings, given the reports before it."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.records import PendingNotification
-from lifecycle.store.tables import notifications
+from lifecycle.store.tables import notifications, ticks
 
 
 async def claim(
@@ -42,3 +42,18 @@ async def pending(conn: AsyncConnection) -> list[PendingNotification]:
         .order_by(notifications.c.id)
     )
     return [PendingNotification(r.id, r.channel, r.payload) for r in await conn.execute(query)]
+
+
+async def failing_streak(conn: AsyncConnection) -> list[tuple[datetime, str]]:
+    """(started_at, error) of the failed ticks since the last one that worked, oldest
+    first; empty when the last tick worked (or none ran)."""
+    worked = select(func.max(ticks.c.id)).where(
+        ticks.c.error.is_(None), ticks.c.finished_at.is_not(None)
+    )
+    query = (
+        select(ticks.c.started_at, ticks.c.error)
+        .where(ticks.c.id > func.coalesce(worked.scalar_subquery(), 0))
+        .where(ticks.c.error.is_not(None))
+        .order_by(ticks.c.id)
+    )
+    return [(row.started_at, row.error) for row in await conn.execute(query)]

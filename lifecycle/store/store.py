@@ -395,6 +395,12 @@ class Store:
         async with self._transaction() as conn:
             await notifications.settle(conn, row_id, at=at, attempts=attempts, error=error)
 
+    async def failing_streak(self) -> list[tuple[datetime, str]]:
+        """The failed ticks since the last tick that worked, oldest first: (started_at,
+        error). What a restarted notifier knows of an outage already told."""
+        async with self._transaction() as conn:
+            return await notifications.failing_streak(conn)
+
     async def pending_notifications(self) -> list[PendingNotification]:
         """Messages claimed and never settled: their process stopped while sending."""
         async with self._transaction() as conn:
