@@ -23,6 +23,7 @@ from lifecycle.instant import format_duration, format_instant, parse_when
 
 if TYPE_CHECKING:
     from lifecycle.console import Period
+    from lifecycle.rules import CheckReport
     from lifecycle.settings import Settings
 
 P = ParamSpec("P")
@@ -73,12 +74,19 @@ class JsonLogFormatter(ZonedLogFormatter):
 
 
 def _configure_logging(level: str, fmt: str = "text", tz: tzinfo = UTC) -> None:
+    from lifecycle.systemd import JournalFormatter, is_journal
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
+    formatter: logging.Formatter = (
         JsonLogFormatter(tz)
         if fmt == "json"
         else ZonedLogFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", tz)
     )
+    # Under systemd each line carries its priority, so `journalctl -p warning` finds
+    # failures (journald strips the prefix: a JSON line stays plain JSON there).
+    if is_journal(sys.stderr):
+        formatter = JournalFormatter(formatter)
+    handler.setFormatter(formatter)
     level_number = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=level_number, handlers=[handler], force=True)
     # Third-party loggers are chatty at INFO; ours carry what operators need.
@@ -274,29 +282,62 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
     "path", type=click.Path(dir_okay=False, path_type=Path), default=None, required=False
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github", "json"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL lines on stderr; github: workflow annotations on stdout; "
+    "json: one object on stdout. The exit code is the same for all three.",
+)
 @handles_errors
-def check(path: Path | None, strict: bool) -> None:
+def check(path: Path | None, strict: bool, fmt: str) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
-    from lifecycle.rules import check_source, read_rules
+    from lifecycle.rules import CheckReport, check_source, read_rules
 
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
-    source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
-    report = check_source(source, at=SystemClock().now())
-    for problem in report.errors + report.warnings:
-        click.echo(
-            f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
-        )
-    if report.errors:
+    try:
+        source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
+    except RulesError as exc:  # unreadable, too large, not UTF-8: said in the same format
+        _print_check(fmt, str(path), CheckReport(None, exc.problems, []))
         sys.exit(2)
-    if strict and report.warnings:
-        sys.exit(1)
+    report = check_source(source, at=SystemClock().now())
+    code = 2 if report.errors else (1 if strict and report.warnings else 0)
+    _print_check(fmt, str(path), report, ok=code == 0)
+    sys.exit(code)
+
+
+def _print_check(fmt: str, path: str, report: CheckReport, *, ok: bool = False) -> None:
+    """The problems, then (when the file passes) the summary line, in format `fmt`."""
+    from lifecycle.rules.formats import check_to_json, to_github
+
+    problems = report.errors + report.warnings
+    if fmt == "json":
+        click.echo(json.dumps(check_to_json(path, report, ok=ok)))
+        return
+    if fmt == "github":
+        for problem in problems:
+            click.echo(to_github(problem))
+    else:
+        for problem in problems:
+            warned = "" if problem.severity == "error" else " (warning)"
+            click.echo(f"{problem}{warned}", err=True)
     ruleset = report.ruleset
-    assert ruleset is not None
-    click.echo(
-        f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
-        f"{len(report.warnings)} warnings, {ruleset.hash})"
-    )
+    if ok and ruleset is not None:
+        click.echo(
+            f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
+            f"{len(report.warnings)} warnings, {ruleset.hash})"
+        )
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file, for editors (YAML language servers)."""
+    from lifecycle.rules.jsonschema import rules_json_schema
+
+    click.echo(json.dumps(rules_json_schema(), indent=2))
 
 
 @main.command("test")
@@ -330,11 +371,14 @@ def audit(
 ) -> None:
     """The audit trail, newest first; times in the rules' zone."""
     from lifecycle import output
-    from lifecycle.console import read_audit
+    from lifecycle.console import missing_database, read_audit
 
     settings = _settings(rules_path)
     tz = _rules_zone(settings)
     since = _when(since_text, tz) if since_text else None
+    if missing := missing_database(settings):
+        click.echo(f"lifecycle: {missing}", err=True)
+        return
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
     )

@@ -40,6 +40,19 @@ def sqlite_path(url: str) -> Path | None:
     return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
+def missing_database(settings: Settings) -> str | None:
+    """Why there is no database to read or change (a SQLite file that does not exist), or
+    None. The operator commands say this and create nothing: an empty file made by a typo
+    in LIFECYCLE_DATABASE_URL would hide the real one."""
+    path = sqlite_path(settings.database_url.get_secret_value())
+    if path is None or path.exists():
+        return None
+    return (
+        f"no database at {path}: nothing has been recorded there (check "
+        "LIFECYCLE_DATABASE_URL; `lifecycle db upgrade` creates it)"
+    )
+
+
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """A connected store; a SQLite file that does not exist yet is created on first use."""
@@ -63,6 +76,11 @@ async def open_existing_store(settings: Settings) -> AsyncIterator[Store | None]
 
 
 async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` on a store at the current schema; ConfigError when there is no database
+    (nothing is created) and SchemaOutdated when it is empty or old (nothing is changed)."""
+    missing = missing_database(settings)
+    if missing is not None:
+        raise ConfigError(missing)
     async with open_store(settings) as store:
         await store.ensure_current()
         return await work(store)

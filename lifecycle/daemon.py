@@ -36,10 +36,13 @@ from lifecycle.errors import RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
+from lifecycle.notify import Notifier, rules_rejected
 from lifecycle.overview import Rejection, RulesState
 from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
 from lifecycle.settings import Settings
 from lifecycle.store import Store
+from lifecycle.systemd import notify as sd_notify
+from lifecycle.systemd import watchdog_interval
 
 log = logging.getLogger("lifecycle.daemon")
 
@@ -74,6 +77,8 @@ class RulesInForce:
         self.path = path
         self._metrics = metrics
         self._clock = clock or SystemClock()
+        # Told of each rejected edit once, after it is logged (the notifier).
+        self.on_rejected: Callable[[RejectedEdit], None] | None = None
         self.current: Ruleset = load_rules(path)
         self.loaded_at = self._clock.now()
         self._rejected: str | None = None
@@ -126,6 +131,8 @@ class RulesInForce:
                 self.current.hash,
                 found.error,
             )
+            if self.on_rejected is not None:
+                self.on_rejected(found)
             return False
         ruleset = found
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
@@ -310,6 +317,11 @@ async def run_daemon(
             zone=rules.current.timezone,
         )
         stack.push_async_callback(lease.release)
+        notifier = Notifier(store=store, ruleset=rules, clock=options.clock)
+        stack.push_async_callback(notifier.close)  # before the store closes: unwound first
+        await notifier.resume()
+        lease.on_notice = notifier.post
+        rules.on_rejected = _teller(notifier, rules, options.clock)
         reconciler = Reconciler(
             client=client,
             store=store,
@@ -322,6 +334,7 @@ async def run_daemon(
                 fence=lease.fence,
                 grace=settings.unknown_grace,
                 on_step=options.on_step,
+                after_tick=notifier.on_tick,
             ),
             metrics=metrics,
             stop=stop,
@@ -364,6 +377,12 @@ async def _serve(
     )
     if options.install_signal_handlers:
         _on_sighup(stack, lambda: ticks.nudge("SIGHUP"))
+    interval = watchdog_interval()
+    if interval is not None:
+        stall = timedelta(seconds=3 * settings.poll_seconds)
+        scheduler.add_job(
+            _feed_watchdog, "interval", seconds=interval, args=(reconciler, stall), id="watchdog"
+        )
     if options.serve_http:
         state = web.WebState(
             reconciler=reconciler,
@@ -384,6 +403,7 @@ async def _serve(
         runner = await web.start(state, listen)
         stack.push_async_callback(runner.cleanup)
     scheduler.start()
+    sd_notify("READY=1")  # Type=notify: the unit is started once the loop runs
     log.info(
         "running: polling every %gs, rules %s (%s)%s",
         settings.poll_seconds,
@@ -392,10 +412,36 @@ async def _serve(
         ", dry-run" if reconciler.options.dry_run else "",
     )
     await reconciler.stop.wait()
+    sd_notify("STOPPING=1")
     log.info("stop requested: finishing the step in flight")
     scheduler.pause()  # no job starts from here on
     await ticks.stopped()
     scheduler.shutdown(wait=False)
+
+
+async def _feed_watchdog(reconciler: Reconciler, stall: timedelta) -> None:
+    """WATCHDOG=1 while the tick loop moves: a job on the same event loop, so a blocked
+    loop feeds nothing, and it holds back while a tick (or the wait between ticks) has
+    shown no progress for `stall` (as readiness judges it): systemd then restarts a
+    daemon that is stuck, never one that is merely failing (a restart cannot fix an
+    outage). Each tick's result goes in STATUS=, for `systemctl status`."""
+    progress, now = reconciler.progress, reconciler.clock.now()
+    if progress.at is not None and now - progress.at > stall * reconciler.clock.speed:
+        log.error("tick loop stuck: no progress since %s; not feeding the watchdog",
+                  format_instant(progress.at, reconciler.ruleset().timezone))  # fmt: skip
+        return
+    last = reconciler.last
+    status = "no tick yet" if last is None else _status_line(last, reconciler.ruleset())
+    sd_notify("WATCHDOG=1\nSTATUS=" + " ".join(status.split()))  # one line: no other keys
+
+
+def _status_line(report: TickReport, ruleset: Ruleset) -> str:
+    at = format_instant(report.at, ruleset.timezone)
+    if report.standby:
+        return f"standby at {at}: {report.leader or 'another process leads'}"
+    if not report.ok:
+        return f"tick at {at} failed: {report.error}"
+    return f"tick at {at}: {report.campaigns} campaigns, {report.sent} steps sent"
 
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
@@ -452,6 +498,22 @@ def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, handler)
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+
+
+def _teller(
+    notifier: Notifier, rules: RulesInForce, clock: Clock
+) -> Callable[[RejectedEdit], None]:
+    def tell(edit: RejectedEdit) -> None:
+        problems = "\n".join(str(problem) for problem in edit.error.problems)
+        at = clock.now().astimezone(rules.current.timezone)
+        keeping = rules.current.hash
+        notifier.post(
+            rules_rejected(
+                str(rules.path), edit=edit.hash, keeping=keeping, problems=problems, at=at
+            )
+        )
+
+    return tell
 
 
 def _marks(progress: Progress, clock: Clock) -> Callable[[RequestOutcome], None]:

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from lifecycle.errors import StoreUnavailable
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
+from lifecycle.notice import Kind, Message, Notice, Severity
 from lifecycle.store import LeaseFence, LeaseRow, Store
 
 log = logging.getLogger("lifecycle.lease")
@@ -101,6 +103,8 @@ class Lease:
     incarnation: Incarnation = field(default_factory=Incarnation.current)
     last: LeaseRow | None = None  # the lease as last read, for saying who holds it
     _leading: bool | None = None  # None until the first hold(): log changes only
+    # Told of a lease lost to another owner, or taken over from one (the notifier).
+    on_notice: Callable[[Message], None] | None = None
 
     @classmethod
     def for_account(
@@ -141,6 +145,8 @@ class Lease:
             self._say_leading(before)
         elif not held and self._leading is not False:
             log.warning("standing by: %s", self.describe(row))
+            if self._leading:  # was leading until now: lost it (not a standby's first look)
+                self._tell(Kind.LEASE_LOST, f"lost the lease: {self.describe(row)}", row)
         self._set(held)
         return held
 
@@ -210,6 +216,16 @@ class Lease:
             log.warning(
                 "took over the lease %s from %s (expired at %s)", self.name, before.owner, expired
             )
+            text = f"took over the lease {self.name} from {before.owner} (expired at {expired})"
+            self._tell(Kind.LEASE_TAKEN_OVER, text, before)
+
+    def _tell(self, kind: Kind, text: str, row: LeaseRow) -> None:
+        """Keyed by who held the lease until when: one message per change, ever."""
+        if self.on_notice is None:
+            return
+        notice = Notice(kind, Severity.WARNING, row.db_now.astimezone(self.zone), text)
+        key = f"{kind.value}:{self.name}:{row.owner}:{row.expires_at.isoformat()}"
+        self.on_notice(Message(key, text, (notice,)))
 
     def _until(self) -> str:
         return format_instant(self.last.expires_at, self.zone) if self.last else "?"

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules import conditions as c
 from lifecycle.rules.calendar import Calendar
+from lifecycle.rules.notify import NotifySpec
 from lifecycle.rules.predicate import Test, compile_test
 from lifecycle.rules.schema import InstantSpec, ManualChange, MatchSpec, RulesFile, RuleSpec
 from lifecycle.rules.threshold import Thresholds, compile_thresholds
@@ -65,6 +66,8 @@ class Ruleset:
     # Count time in status from the API's date_updated for a campaign first seen already
     # in its status (else from that first sight: a lower bound). Off unless the file says.
     trust_date_updated: bool = False
+    # The channels, and what each wants to hear (README, Operate: notifications).
+    notify: NotifySpec = dataclasses.field(default_factory=NotifySpec)
 
     def rule(self, name: str) -> Rule | None:
         """The rule called `name` (names are unique in a loaded file), in constant time:
@@ -96,6 +99,7 @@ def compile_ruleset(spec: RulesFile, *, hash: str, source: str) -> Ruleset:
         max_actions_per_tick=spec.max_actions_per_tick,
         flap_guard=FlapGuard(guard.max_reversals, guard.within) if guard else None,
         trust_date_updated=spec.trust_date_updated,
+        notify=spec.notify,
     )
 
 
