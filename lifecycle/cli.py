@@ -25,7 +25,7 @@ from lifecycle.instant import format_duration, format_instant, parse_when
 if TYPE_CHECKING:
     from lifecycle.accounts import Account
     from lifecycle.console import Period
-    from lifecycle.rules import Overrides, Ruleset
+    from lifecycle.rules import CheckReport, Overrides, Ruleset
     from lifecycle.settings import Settings
 
 P = ParamSpec("P")
@@ -83,12 +83,19 @@ class JsonLogFormatter(ZonedLogFormatter):
 
 
 def _configure_logging(level: str, fmt: str = "text", tz: tzinfo = UTC) -> None:
+    from lifecycle.systemd import JournalFormatter, is_journal
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
+    formatter: logging.Formatter = (
         JsonLogFormatter(tz)
         if fmt == "json"
         else ZonedLogFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", tz)
     )
+    # Under systemd each line carries its priority, so `journalctl -p warning` finds
+    # failures (journald strips the prefix: a JSON line stays plain JSON there).
+    if is_journal(sys.stderr):
+        formatter = JournalFormatter(formatter)
+    handler.setFormatter(formatter)
     level_number = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=level_number, handlers=[handler], force=True)
     # Third-party loggers are chatty at INFO; ours carry what operators need.
@@ -317,26 +324,39 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
     default=None,
     help="Check this accounts file, and the rules file of each account (with its overrides).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github", "json"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL lines on stderr; github: workflow annotations on stdout; "
+    "json: one object on stdout (with --accounts, one line per rules file checked). The "
+    "exit code is the same for all three.",
+)
 @handles_errors
-def check(path: Path | None, strict: bool, accounts_path: Path | None) -> None:
+def check(path: Path | None, strict: bool, accounts_path: Path | None, fmt: str) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
     from lifecycle.rules import NO_OVERRIDES
 
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
     if accounts_path is None:
-        sys.exit(_check_rules(path, NO_OVERRIDES, strict=strict))
-    sys.exit(_check_accounts(accounts_path, default_rules=path, strict=strict))
+        sys.exit(_check_rules(path, NO_OVERRIDES, strict=strict, fmt=fmt))
+    sys.exit(_check_accounts(accounts_path, default_rules=path, strict=strict, fmt=fmt))
 
 
-def _check_accounts(path: Path, *, default_rules: Path, strict: bool) -> int:
+def _check_accounts(path: Path, *, default_rules: Path, strict: bool, fmt: str) -> int:
     """The accounts file, then each account's rules as that account reads them (a shared
-    file once per distinct overrides). Credentials are not read: `check` runs anywhere."""
+    file once per distinct overrides). Credentials are not read: `check` runs anywhere.
+    The account lines are text's only: github and json carry the rules' results alone."""
     from lifecycle.accounts import read_accounts
     from lifecycle.rules import Overrides
 
+    text = fmt == "text"
     specs = read_accounts(path)  # RulesError: exit 2, located
-    click.echo(f"{path}: ok ({len(specs)} accounts: {', '.join(s.sid for s in specs)})")
+    if text:
+        click.echo(f"{path}: ok ({len(specs)} accounts: {', '.join(s.sid for s in specs)})")
     seen: set[tuple[Path, str | None, str | None]] = set()
     worst = 0
     for spec in specs:
@@ -346,38 +366,66 @@ def _check_accounts(path: Path, *, default_rules: Path, strict: bool) -> int:
         if same in seen:
             continue
         seen.add(same)
-        click.echo(f"account {spec.sid}:", nl=False)
-        try:
-            worst = max(worst, _check_rules(rules, overrides, strict=strict, prefix=" "))
-        except RulesError as exc:  # unreadable: the other accounts are still checked
-            click.echo(f" {rules}: not valid")
-            click.echo(str(exc), err=True)
-            worst = 2
+        if text:
+            click.echo(f"account {spec.sid}:", nl=False)
+        code = _check_rules(rules, overrides, strict=strict, fmt=fmt, prefix=" " if text else "")
+        worst = max(worst, code)
     return worst
 
 
-def _check_rules(path: Path, overrides: Overrides, *, strict: bool, prefix: str = "") -> int:
-    from lifecycle.rules import check_source, read_rules
+def _check_rules(
+    path: Path, overrides: Overrides, *, strict: bool, fmt: str = "text", prefix: str = ""
+) -> int:
+    """One rules file, as the daemon (with `overrides`) reads it: the exit code. `prefix`:
+    the line goes on after "account SID:" (text, with --accounts)."""
+    from lifecycle.rules import CheckReport, check_source, read_rules
 
-    source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
-    report = check_source(source, at=SystemClock().now(), overrides=overrides)
-    if prefix and (report.errors or (strict and report.warnings)):
-        click.echo(f"{prefix}{path}: not valid")
-    for problem in report.errors + report.warnings:
-        click.echo(
-            f"{problem}" if problem.severity == "error" else f"{problem} (warning)", err=True
-        )
-    if report.errors:
+    try:
+        source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
+    except RulesError as exc:  # unreadable, too large, not UTF-8: said in the same format
+        if prefix:
+            click.echo(f"{prefix}{path}: not valid")
+        _print_check(fmt, str(path), CheckReport(None, exc.problems, []))
         return 2
-    if strict and report.warnings:
-        return 1
+    report = check_source(source, at=SystemClock().now(), overrides=overrides)
+    code = 2 if report.errors else (1 if strict and report.warnings else 0)
+    if prefix and code:
+        click.echo(f"{prefix}{path}: not valid")
+    _print_check(fmt, str(path), report, ok=code == 0, prefix=prefix)
+    return code
+
+
+def _print_check(
+    fmt: str, path: str, report: CheckReport, *, ok: bool = False, prefix: str = ""
+) -> None:
+    """The problems, then (when the file passes) the summary line, in format `fmt`."""
+    from lifecycle.rules.formats import check_to_json, to_github
+
+    problems = report.errors + report.warnings
+    if fmt == "json":
+        click.echo(json.dumps(check_to_json(path, report, ok=ok)))
+        return
+    if fmt == "github":
+        for problem in problems:
+            click.echo(to_github(problem))
+    else:
+        for problem in problems:
+            warned = "" if problem.severity == "error" else " (warning)"
+            click.echo(f"{problem}{warned}", err=True)
     ruleset = report.ruleset
-    assert ruleset is not None
-    click.echo(
-        f"{prefix}{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
-        f"{len(report.warnings)} warnings, {ruleset.hash})"
-    )
-    return 0
+    if ok and ruleset is not None:
+        click.echo(
+            f"{prefix}{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} "
+            f"calendars, {len(report.warnings)} warnings, {ruleset.hash})"
+        )
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file, for editors (YAML language servers)."""
+    from lifecycle.rules.jsonschema import rules_json_schema
+
+    click.echo(json.dumps(rules_json_schema(), indent=2))
 
 
 @main.command("test")
@@ -413,12 +461,15 @@ def audit(
 ) -> None:
     """The audit trail, newest first; times in the rules' zone."""
     from lifecycle import output
-    from lifecycle.console import read_audit
+    from lifecycle.console import missing_database, read_audit
 
     account = _account(rules_path, account_sid)
     settings = account.settings
     tz = _rules_zone(account)
     since = _when(since_text, tz) if since_text else None
+    if missing := missing_database(settings):
+        click.echo(f"lifecycle: {missing}", err=True)
+        return
     rows = run_async(
         read_audit(settings, campaign_id=campaign_id, rule=rule, since=since, limit=limit)
     )
@@ -508,6 +559,36 @@ def holds(rules_path: Path | None, account_sid: str | None) -> None:
     now = SystemClock().now()
     for item in run_async(with_store(settings, lambda s: s.holds(at=now))):
         click.echo(output.hold_line(item, tz))
+
+
+@main.command()
+@RULES_OPTION
+@ACCOUNT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@handles_errors
+def status(rules_path: Path | None, account_sid: str | None, as_json: bool) -> None:
+    """What the status page's header shows: exit 0 healthy, 1 not, 2 cannot tell.
+
+    Reads the database (the last tick any leader recorded, the lease, campaigns, intents,
+    holds), the rules file, and the daemon's /readyz on LIFECYCLE_HTTP when it answers
+    within a second. Sends no request to Exotel.
+    """
+    from lifecycle.console import read_status
+    from lifecycle.errors import StoreUnavailable
+    from lifecycle.overview import status_to_json, status_to_text
+
+    account = _account(rules_path, account_sid)
+    try:
+        now = SystemClock().now()
+        report, tz = run_async(read_status(account.settings, now=now, overrides=account.overrides))
+    except StoreUnavailable as exc:  # cannot tell: exit 2, like no database at all
+        _fail(f"database unreachable: {exc}", 2)
+
+    if as_json:
+        click.echo(json.dumps(status_to_json(report, tz)))
+    else:
+        click.echo(status_to_text(report, tz))
+    sys.exit(0 if report.healthy else 1)
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""The bodies of the inspecting commands (`plan`, `audit`, `why`, holds, `db upgrade`).
+"""The bodies of the inspecting commands (`plan`, `audit`, `why`, `status`, holds,
+`db upgrade`).
 
 `plan` and `why` are read-only: they never call a mutating endpoint and never write the
 database (a missing SQLite file is not created; an empty history is used instead). With a
@@ -12,21 +13,36 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, campaigns_from_body
-from lifecycle.errors import ApiAnswerInvalid, ApiError, ConfigError, SchemaOutdated
+from lifecycle.errors import ApiAnswerInvalid, ApiError, ConfigError, RulesError, SchemaOutdated
+from lifecycle.lease import lease_name
 from lifecycle.model import Campaign, History, Plan
 from lifecycle.output import audit_line, local_iso
-from lifecycle.rules import Ruleset
+from lifecycle.overview import StatusReport, judge_status, stored_health
+from lifecycle.rules import NO_OVERRIDES, Overrides, Ruleset, compile_rules, read_rules
 from lifecycle.settings import Settings
 from lifecycle.store import AuditRow, Store, sqlite_path
 
 T = TypeVar("T")
+
+
+def missing_database(settings: Settings) -> str | None:
+    """Why there is no database to read or change (a SQLite file that does not exist), or
+    None. The operator commands say this and create nothing: an empty file made by a typo
+    in LIFECYCLE_DATABASE_URL would hide the real one."""
+    path = sqlite_path(settings.database_url.get_secret_value())
+    if path is None or path.exists():
+        return None
+    return (
+        f"no database at {path}: nothing has been recorded there (check "
+        "LIFECYCLE_DATABASE_URL; `lifecycle db upgrade` creates it)"
+    )
 
 
 @asynccontextmanager
@@ -54,6 +70,11 @@ async def open_existing_store(settings: Settings) -> AsyncIterator[Store | None]
 
 
 async def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` on a store at the current schema; ConfigError when there is no database
+    (nothing is created) and SchemaOutdated when it is empty or old (nothing is changed)."""
+    missing = missing_database(settings)
+    if missing is not None:
+        raise ConfigError(missing)
     async with open_store(settings) as store:
         await store.ensure_current()
         return await work(store)
@@ -242,3 +263,65 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo
             estimate = " (already in it when first seen)" if s.estimated else ""
             lines.append(f"  {local_iso(s.since, tz)}  {s.status}{estimate}")
     return lines
+
+
+async def read_status(
+    settings: Settings, *, now: datetime, overrides: Overrides = NO_OVERRIDES
+) -> tuple[StatusReport, ZoneInfo]:
+    """`lifecycle status` of the account of `settings` (an `Account`'s, with its
+    `overrides`): its rows in the database, its rules file and its part of the daemon's
+    /readyz. The times are in the rules' zone
+    (UTC when the file does not validate: that is reported, not fatal: the daemon keeps its
+    last good rules). ConfigError when there is no database to read; SchemaOutdated when it
+    needs `lifecycle db upgrade`."""
+    from lifecycle.web.probe import fetch_readyz, readyz_url
+
+    tz, on_disk, problems = _rules_file(settings.rules, overrides)
+    async with open_existing_store(settings) as store:
+        if store is None:
+            raise ConfigError(
+                f"no database at {sqlite_path(settings.database_url.get_secret_value())}: "
+                "the daemon has not run here (or LIFECYCLE_DATABASE_URL names another file)"
+            )
+        await store.ensure_current()
+        stored = await stored_health(store, lease=lease_name(settings.exotel_account_sid), now=now)
+    url = readyz_url(settings.http_host, settings.http_port)
+    daemon = account_readyz(await fetch_readyz(url), settings.exotel_account_sid)
+    stale = timedelta(seconds=3 * settings.poll_seconds)
+    report = StatusReport(
+        stored=stored,
+        rules_path=str(settings.rules),
+        rules_on_disk=on_disk,
+        rules_problems=problems,
+        daemon_url=url,
+        daemon=daemon,
+        problems=judge_status(stored, daemon, now=now, stale=stale),
+    )
+    return report, tz
+
+
+def account_readyz(body: dict[str, Any] | None, sid: str) -> dict[str, Any] | None:
+    """The part of a daemon's /readyz about account `sid`: the whole body when it serves
+    one account, else its entry under `accounts` (ready unless failing); None when that
+    daemon does not serve the account (another one may: that is no problem by itself)."""
+    accounts = body.get("accounts") if body is not None else None
+    if body is None or not isinstance(accounts, dict):
+        return body
+    entry = accounts.get(sid)
+    if not isinstance(entry, dict):
+        return None
+    return {**entry, "ready": entry.get("state") != "failing"}
+
+
+def _rules_file(
+    path: Path, overrides: Overrides = NO_OVERRIDES
+) -> tuple[ZoneInfo, str | None, tuple[str, ...]]:
+    """The rules' zone, the file's hash and its located errors, without failing on them."""
+    try:
+        source = read_rules(path)
+    except RulesError as exc:
+        return ZoneInfo("UTC"), None, tuple(str(p) for p in exc.problems)
+    try:
+        return compile_rules(source, overrides).timezone, source.hash, ()
+    except RulesError as exc:
+        return ZoneInfo("UTC"), source.hash, tuple(str(p) for p in exc.problems)

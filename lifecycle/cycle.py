@@ -26,6 +26,7 @@ from lifecycle.clock import Clock, wall_now
 from lifecycle.errors import (
     ActionRejected,
     ApiError,
+    ApiUnavailable,
     Interrupted,
     LifecycleError,
     NotSent,
@@ -78,9 +79,14 @@ class TickReport:
     standby: bool = False
     leader: str | None = None  # when standby: who holds the lease, and until when
     warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
+    # The campaigns this tick read, for the status page (which never asks Exotel itself).
+    observed: tuple[Campaign, ...] = ()
     # The tick failed because the database did not answer (`error` says how): not a standby,
     # not a bug, and not ready until it answers again.
     database_unreachable: bool = False
+    # The tick failed because Exotel did not answer (timeouts, 5xx, 429s past the retries).
+    api_unreachable: bool = False
+    tick_id: int | None = None  # the tick's row, when one was written
 
     @property
     def ok(self) -> bool:
@@ -108,6 +114,9 @@ class TickOptions:
     send_window: timedelta = SEND_WINDOW
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
+    # Called once per tick after its rows are written (the notifier): the report and every
+    # step outcome of the tick. Must return at once; it must not wait on anything.
+    after_tick: Callable[[TickReport, tuple[StepEvent, ...]], None] | None = None
 
 
 @dataclass
@@ -169,18 +178,23 @@ class Reconciler:
     _unreachable_since: datetime | None = None
     # Unknown intents whose re-read could not decide them, already logged (for the log only).
     _undecided: set[int] = field(default_factory=set)
+    # The step outcomes of the tick in progress, for `options.after_tick`.
+    _steps: list[StepEvent] = field(default_factory=list)
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
         started = time.monotonic()
         now = self.clock.now()
         self.progress.begin(now)
+        self._steps = []
         try:
             report = await self._guarded(now)
         finally:
             self.progress.end(self.clock.now())
         self._watch_database(report)
         self.last = report
+        if self.options.after_tick:  # every row of the tick is committed by now
+            self.options.after_tick(report, tuple(self._steps))
         self.metrics.tick_seconds.observe(time.monotonic() - started)
         result = "standby" if report.standby else ("ok" if report.ok else "error")
         self.metrics.ticks.labels(result=result).inc()
@@ -207,9 +221,11 @@ class Reconciler:
         except Exception as exc:  # the one catch-all: record, go on with the next tick
             error = _describe(exc)
             log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
-            report = TickReport(at=now, error=error)
+            report = TickReport(
+                at=now, error=error, api_unreachable=isinstance(exc, ApiUnavailable)
+            )
         await self._finish(tick, report)
-        return report
+        return report if tick is None else replace(report, tick_id=tick.id)
 
     async def _may_act(self) -> bool:
         """StoreUnavailable when the lease cannot be asked: that is no standby."""
@@ -281,6 +297,7 @@ class Reconciler:
             sent=sent,
             failed=failed,
             warning=campaigns.shortfall,
+            observed=tuple(campaigns),
         )
 
     def _set_aside(self, plan: Plan) -> None:
@@ -567,8 +584,10 @@ class Reconciler:
             f": {detail}" if detail else "",
             decision.reason,
         )
+        event = StepEvent(self.clock.now(), decision, step, outcome, detail)
+        self._steps.append(event)
         if self.options.on_step:
-            self.options.on_step(StepEvent(self.clock.now(), decision, step, outcome, detail))
+            self.options.on_step(event)
 
 
 def _describe(exc: BaseException) -> str:

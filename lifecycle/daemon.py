@@ -46,6 +46,8 @@ from lifecycle.errors import ConfigError, RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease, owner_id
 from lifecycle.metrics import Metrics, MetricsHub
+from lifecycle.notify import Notifier, rules_rejected
+from lifecycle.overview import Rejection, RulesState
 from lifecycle.rules import (
     NO_OVERRIDES,
     Overrides,
@@ -58,6 +60,8 @@ from lifecycle.rules import (
 from lifecycle.settings import Settings
 from lifecycle.sharing import Share
 from lifecycle.store import Store, sqlite_path
+from lifecycle.systemd import notify as sd_notify
+from lifecycle.systemd import watchdog_interval
 
 log = logging.getLogger("lifecycle.daemon")
 
@@ -87,15 +91,28 @@ class RejectedEdit:
 
 class RulesInForce:
     """The ruleset in force. `refresh()` swaps in a saved edit atomically when it validates;
-    a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay."""
+    a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay, and
+    `state()` tells the status page and `/readyz` about it until a good edit replaces it."""
 
-    def __init__(self, path: Path, metrics: Metrics, overrides: Overrides = NO_OVERRIDES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics,
+        overrides: Overrides = NO_OVERRIDES,
+        clock: Clock | None = None,
+    ) -> None:
         self.path = path
         self._metrics = metrics
         self._overrides = overrides  # the account's zone and holidays (accounts file)
+        self._clock = clock or SystemClock()
+        # Told of each rejected edit once, after it is logged (the notifier).
+        self.on_rejected: Callable[[RejectedEdit], None] | None = None
         self.current: Ruleset = load_rules(path, overrides)
+        self.loaded_at = self._clock.now()
         self._rejected: str | None = None
+        self.rejection: Rejection | None = None
         metrics.set_ruleset(self.current.hash)
+        metrics.rules_reload_ok.set(1)
 
     def __call__(self) -> Ruleset:
         return self.current
@@ -132,21 +149,44 @@ class RulesInForce:
             return False
         if isinstance(found, RejectedEdit):
             self._rejected = found.hash
+            problems = tuple(str(problem) for problem in found.error.problems)
+            self.rejection = Rejection(found.hash, self._clock.now(), problems)
             self._metrics.rules_reloads.labels(result="rejected").inc()
+            self._metrics.rules_reload_ok.set(0)
             log.error(
                 "rejected edit of %s; keeping ruleset %s:\n%s",
                 self.path,
                 self.current.hash,
                 found.error,
             )
+            if self.on_rejected is not None:
+                self.on_rejected(found)
             return False
         ruleset = found
         log.info("rules reloaded from %s: %s → %s", self.path, self.current.hash, ruleset.hash)
         self.current = ruleset
+        self.loaded_at = self._clock.now()
         self._rejected = None
+        self.rejection = None
         self._metrics.rules_reloads.labels(result="applied").inc()
+        self._metrics.rules_reload_ok.set(1)
         self._metrics.set_ruleset(ruleset.hash)
         return True
+
+    def state(self) -> RulesState:
+        """The rules in force, the rejected edit if any, and the hash of the file as it is
+        on disk now (a small local read; None when it cannot be read)."""
+        try:
+            on_disk: str | None = rules_hash(self.path.read_bytes())
+        except OSError:
+            on_disk = None
+        return RulesState(
+            path=str(self.path),
+            hash=self.current.hash,
+            loaded_at=self.loaded_at,
+            rejected=self.rejection,
+            on_disk=on_disk,
+        )
 
 
 @dataclass
@@ -334,15 +374,24 @@ async def run_daemon(
                 lease_ttl=settings.lease_ttl,
             )
             await share.heartbeat()
+        # Messages name their account when there are several (`Notifier.account`).
+        named = settings.accounts is not None
         runners = [
             await _runner(
-                stack, account, store, hub.for_account(account.sid), options, stop, share=share
+                stack,
+                account,
+                store,
+                hub.for_account(account.sid),
+                options,
+                stop,
+                share=share,
+                named=named,
             )
             for account in accounts
         ]
         if share is not None:
             stack.push_async_callback(share.leave)  # first on the way out, then the leases
-        if settings.accounts is not None:
+        if named:
             _name_accounts_in_logs(stack)
         if options.install_signal_handlers:
             _install_signals(stack, stop)
@@ -362,10 +411,12 @@ async def _runner(
     stop: asyncio.Event,
     *,
     share: Share | None,
+    named: bool = False,
 ) -> AccountRunner:
-    """One account's client, rules, lease and reconciler, cleaned up by `stack`."""
+    """One account's client, rules, lease, notifier and reconciler, cleaned up by `stack`;
+    `named`: its notifications say which account they are about (several accounts)."""
     settings = account.settings
-    rules = RulesInForce(settings.rules, metrics, account.overrides)
+    rules = RulesInForce(settings.rules, metrics, account.overrides, options.clock)
     progress = Progress()
     client = await stack.enter_async_context(
         _client(settings, metrics, stop, _marks(progress, options.clock))
@@ -382,6 +433,13 @@ async def _runner(
         zone=rules.current.timezone,
     )
     stack.push_async_callback(lease.release)
+    notifier = Notifier(
+        store=store, ruleset=rules, clock=options.clock, account=account.sid if named else None
+    )
+    stack.push_async_callback(notifier.close)  # before the store closes: unwound first
+    await notifier.resume()
+    lease.on_notice = notifier.post
+    rules.on_rejected = _teller(notifier, rules, options.clock)
     reconciler = Reconciler(
         client=client,
         store=store,
@@ -394,6 +452,7 @@ async def _runner(
             fence=lease.fence,
             grace=settings.unknown_grace,
             on_step=options.on_step,
+            after_tick=notifier.on_tick,
         ),
         metrics=metrics,
         stop=stop,
@@ -542,6 +601,13 @@ async def _serve(
     jobs = [runner.ticks for runner in runners if runner.ticks is not None]
     if options.install_signal_handlers:
         _on_sighup(stack, lambda: _each(jobs, TickJob.nudge, "SIGHUP"))
+    interval = watchdog_interval()
+    if interval is not None:
+        stall = timedelta(seconds=3 * settings.poll_seconds)
+        reconcilers = [runner.reconciler for runner in runners]
+        scheduler.add_job(
+            _feed_watchdog, "interval", seconds=interval, args=(reconcilers, stall), id="watchdog"
+        )
     if options.serve_http:
         state = web.WebState(
             reconciler=first,
@@ -554,6 +620,8 @@ async def _serve(
             body_timeout=settings.http_idle_timeout,
             accounts={r.sid: r.reconciler for r in runners} if settings.accounts else {},
             exposition=hub.exposition,
+            rules=runners[0].rules.state,
+            account_rules={r.sid: r.rules.state for r in runners} if settings.accounts else {},
         )
         listen = web.Listen(
             settings.http_host,
@@ -564,6 +632,7 @@ async def _serve(
         site = await web.start(state, listen)
         stack.push_async_callback(site.cleanup)
     scheduler.start()
+    sd_notify("READY=1")  # Type=notify: the unit is started once the loops run
     for each in runners:
         log.info(
             "running account %s: polling every %gs, rules %s (%s)%s",
@@ -574,6 +643,7 @@ async def _serve(
             ", dry-run" if each.reconciler.options.dry_run else "",
         )
     await first.stop.wait()
+    sd_notify("STOPPING=1")
     log.info("stop requested: finishing the steps in flight")
     scheduler.pause()  # no job starts from here on
     await asyncio.gather(*(job.stopped() for job in jobs))
@@ -601,6 +671,38 @@ def _tick_job(
 def _each(jobs: list[TickJob], call: Callable[[TickJob, str], None], reason: str) -> None:
     for job in jobs:
         call(job, reason)
+
+
+async def _feed_watchdog(reconcilers: list[Reconciler], stall: timedelta) -> None:
+    """WATCHDOG=1 while every account's tick loop moves: a job on the same event loop, so
+    a blocked loop feeds nothing, and it holds back while any account's tick (or the wait
+    between its ticks) has shown no progress for `stall` (as readiness judges it): systemd
+    then restarts a daemon that is stuck, never one that is merely failing (a restart
+    cannot fix an outage). Each tick's result goes in STATUS=, for `systemctl status`."""
+    for reconciler in reconcilers:
+        progress, now = reconciler.progress, reconciler.clock.now()
+        if progress.at is not None and now - progress.at > stall * reconciler.clock.speed:
+            log.error("tick loop stuck: no progress since %s; not feeding the watchdog",
+                      format_instant(progress.at, reconciler.ruleset().timezone))  # fmt: skip
+            return
+    named = len(reconcilers) > 1
+    status = "; ".join(_status_of(reconciler, named=named) for reconciler in reconcilers)
+    sd_notify("WATCHDOG=1\nSTATUS=" + " ".join(status.split()))  # one line: no other keys
+
+
+def _status_of(reconciler: Reconciler, *, named: bool) -> str:
+    last = reconciler.last
+    line = "no tick yet" if last is None else _status_line(last, reconciler.ruleset())
+    return f"{reconciler.store.account}: {line}" if named else line
+
+
+def _status_line(report: TickReport, ruleset: Ruleset) -> str:
+    at = format_instant(report.at, ruleset.timezone)
+    if report.standby:
+        return f"standby at {at}: {report.leader or 'another process leads'}"
+    if not report.ok:
+        return f"tick at {at} failed: {report.error}"
+    return f"tick at {at}: {report.campaigns} campaigns, {report.sent} steps sent"
 
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
@@ -674,6 +776,22 @@ def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, handler)
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+
+
+def _teller(
+    notifier: Notifier, rules: RulesInForce, clock: Clock
+) -> Callable[[RejectedEdit], None]:
+    def tell(edit: RejectedEdit) -> None:
+        problems = "\n".join(str(problem) for problem in edit.error.problems)
+        at = clock.now().astimezone(rules.current.timezone)
+        keeping = rules.current.hash
+        notifier.post(
+            rules_rejected(
+                str(rules.path), edit=edit.hash, keeping=keeping, problems=problems, at=at
+            )
+        )
+
+    return tell
 
 
 def _marks(progress: Progress, clock: Clock) -> Callable[[RequestOutcome], None]:

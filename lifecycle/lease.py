@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from lifecycle.errors import StoreUnavailable
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
+from lifecycle.notice import Kind, Message, Notice, Severity
 from lifecycle.store import LeaseFence, LeaseRow, Store
 
 log = logging.getLogger("lifecycle.lease")
@@ -77,6 +79,11 @@ class Incarnation:
         return _start_time(proc, self.pid) != self.start
 
 
+def lease_name(account_sid: str) -> str:
+    """The name of the lease on acting for one Exotel account (`lifecycle status` reads it)."""
+    return f"tick:{account_sid}"
+
+
 def owner_id(instance: str) -> str:
     """Who holds the lease, as an operator reads it: stable across restarts of one instance."""
     return f"{socket.gethostname()}:{instance}"
@@ -99,6 +106,8 @@ class Lease:
     # readiness: this process does not even ask for the lease).
     elsewhere: str | None = None
     _leading: bool | None = None  # None until the first hold(): log changes only
+    # Told of a lease lost to another owner, or taken over from one (the notifier).
+    on_notice: Callable[[Message], None] | None = None
 
     @classmethod
     def for_account(
@@ -113,7 +122,7 @@ class Lease:
         zone: tzinfo,
     ) -> Lease:
         """The lease on acting for one Exotel account, owned by this host and instance."""
-        return cls(store, f"tick:{account_sid}", owner_id(instance), ttl, bound, metrics, zone)
+        return cls(store, lease_name(account_sid), owner_id(instance), ttl, bound, metrics, zone)
 
     @property
     def fence(self) -> LeaseFence:
@@ -139,6 +148,8 @@ class Lease:
             self._say_leading(before)
         elif not held and self._leading is not False:
             log.warning("standing by: %s", self.describe(row))
+            if self._leading:  # was leading until now: lost it (not a standby's first look)
+                self._tell(Kind.LEASE_LOST, f"lost the lease: {self.describe(row)}", row)
         self._set(held)
         return held
 
@@ -215,6 +226,16 @@ class Lease:
             log.warning(
                 "took over the lease %s from %s (expired at %s)", self.name, before.owner, expired
             )
+            text = f"took over the lease {self.name} from {before.owner} (expired at {expired})"
+            self._tell(Kind.LEASE_TAKEN_OVER, text, before)
+
+    def _tell(self, kind: Kind, text: str, row: LeaseRow) -> None:
+        """Keyed by who held the lease until when: one message per change, ever."""
+        if self.on_notice is None:
+            return
+        notice = Notice(kind, Severity.WARNING, row.db_now.astimezone(self.zone), text)
+        key = f"{kind.value}:{self.name}:{row.owner}:{row.expires_at.isoformat()}"
+        self.on_notice(Message(key, text, (notice,)))
 
     def _until(self) -> str:
         return format_instant(self.last.expires_at, self.zone) if self.last else "?"

@@ -1,22 +1,65 @@
 """Prometheus metrics. One `Metrics` per account, on its own registry (tests build many);
-a `MetricsHub` shows every account's in one exposition, each sample labelled `account`."""
+a `MetricsHub` shows every account's in one exposition, each sample labelled `account`.
+
+Conventions: no `_created` series (they double the series count and no dashboard reads
+them); the process collector (`process_*`: CPU, memory, open files) and
+`lifecycle_build_info{version}` describe the process, so they are on a lone `Metrics` and,
+once and unlabelled, on a hub, never once per account; `lifecycle_campaigns{status}` has a
+series for every status, 0 when none is seen, so a status emptied by the rules reads 0
+rather than vanishing (an absent series makes alerts and graphs go blank instead of zero).
+"""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from lifecycle.model import Campaign
+from lifecycle.model import Campaign, Status
+
+# Process-wide, like PROMETHEUS_DISABLE_CREATED_SERIES, but without relying on the
+# environment of whoever starts the daemon.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def build_version() -> str:
+    """The installed package's version ("unknown" when run from a bare source tree)."""
+    try:
+        return version("lifecycle")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def describe_process(registry: CollectorRegistry) -> None:
+    """`process_*` and `lifecycle_build_info{version}` on `registry`: once per process."""
+    ProcessCollector(registry=registry)
+    build_info = Gauge(
+        "lifecycle_build_info", "The running version (value 1)", ["version"], registry=registry
+    )
+    build_info.labels(version=build_version()).set(1)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """One account's metrics. `process=False` for an account of a `MetricsHub`, which
+    describes the process itself (else each account would repeat it, labelled)."""
+
+    def __init__(self, *, process: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        if process:
+            describe_process(r)
         self.ticks = Counter(
             "lifecycle_ticks", "Reconcile ticks, by result", ["result"], registry=r
         )
@@ -73,6 +116,13 @@ class Metrics:
         self.rules_reloads = Counter(
             "lifecycle_rules_reloads", "Rules file reloads, by result", ["result"], registry=r
         )
+        self.rules_reload_ok = Gauge(
+            "lifecycle_rules_last_reload_success",
+            "1 when the rules file as last saved is in force; 0 while an edit is rejected "
+            "(the last good rules stay in force)",
+            registry=r,
+        )
+        self.rules_reload_ok.set(1)
         self.ruleset = Gauge(
             "lifecycle_ruleset_info", "The ruleset in force (value 1)", ["hash"], registry=r
         )
@@ -81,10 +131,10 @@ class Metrics:
         )
 
     def observe_campaigns(self, campaigns: Iterable[Campaign]) -> None:
-        counts = Tally(c.status.value for c in campaigns)
-        self.campaigns.clear()
-        for status, n in counts.items():
-            self.campaigns.labels(status=status).set(n)
+        """Every status gets a series: 0 when no campaign is in it."""
+        counts = Tally(c.status for c in campaigns)
+        for status in Status:
+            self.campaigns.labels(status=status.value).set(counts[status])
 
     def set_ruleset(self, ruleset_hash: str) -> None:
         self.ruleset.clear()
@@ -103,9 +153,10 @@ class MetricsHub(Collector):
         self._accounts: dict[str, Metrics] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
+        describe_process(self.registry)
 
     def for_account(self, sid: str) -> Metrics:
-        return self._accounts.setdefault(sid, Metrics())
+        return self._accounts.setdefault(sid, Metrics(process=False))
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}

@@ -179,3 +179,12 @@ class TickRow:
     campaigns: int | None
     actions: int | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """A message claimed for a channel and not yet sent (`payload`: the message as JSON)."""
+
+    id: int
+    channel: str
+    payload: str

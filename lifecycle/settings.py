@@ -35,6 +35,7 @@ BOUND_SLACK = timedelta(seconds=1)
 # A lease must outlast the bound by this much: it is renewed before each step, and the
 # fenced INSERT of that step (a few queries later) must still find bound + this left.
 LEASE_HEADROOM = timedelta(seconds=5)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
@@ -83,6 +84,13 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit():
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8787")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return value.upper()
 
     @field_validator("instance")
     @classmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import KEY, TOKEN, LiveSim, lifecycle, live  # noqa: F401 (a fixture)
+from tests.test_daemon import free_port
 
 PASTED = "pasted-secret-7c1d0e"
 
@@ -47,6 +48,7 @@ def two(live: LiveSim, tmp_path: Path) -> dict[str, str]:  # noqa: F811
         ["plan"],
         ["release", "c1"],
         ["hold", "c1", "--until", "+1d", "--reason", "x"],
+        ["status"],
     ],
 )
 def test_with_several_accounts_a_command_must_name_one(
@@ -96,6 +98,14 @@ def test_each_account_has_its_own_holds_audit_plan_and_why(
     assert why_b.stdout.endswith("no decisions recorded\nno audit rows\n"), why_b.stdout
     released = lifecycle("release", ended, "--account", "beta", env=two)
     assert released.stdout == f"released {ended}\n"
+
+    # status reads the account's own rows: acme1's tick worked, beta's failed.
+    quiet = {**two, "LIFECYCLE_HTTP": f"127.0.0.1:{free_port()}"}  # no daemon answers
+    good = lifecycle("status", "--account", "acme1", "--json", env=quiet)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert json.loads(good.stdout)["last_tick"]["ok"]
+    bad = lifecycle("status", "--account", "beta", env=quiet)
+    assert bad.returncode == 1 and "the last tick failed: " in bad.stdout, bad.stdout
 
 
 def test_check_accounts_reports_located_problems_and_never_a_pasted_secret(

@@ -189,3 +189,62 @@ async def test_a_second_daemon_on_one_sqlite_file_says_so_and_refuses(
     assert "SQLite serves one daemon; to share accounts between daemons use PostgreSQL" in str(
         caught.value
     )
+
+
+async def test_two_accounts_pages_readyz_and_metrics(tmp_path: Path, db: str) -> None:
+    """`/` lists the accounts; each has its own status and campaign pages under
+    /accounts/SID/ (reading its own rows); /readyz gives each account the fields one
+    account has at the top; the process is described once on /metrics."""
+    clock = FixedClock(EDGE + timedelta(minutes=1))  # 19:01: running campaigns get paused
+    north, south = simulated("north", clock), simulated("south", clock)
+    campaigns = {sim.config.account_sid: running_campaign(sim) for sim in (north, south)}
+    # Seeded alike, the simulators give both campaigns one id: the names tell them apart.
+    for sim in (north, south):
+        sim.campaign(campaigns[sim.config.account_sid]).name = f"evening-{sim.config.account_sid}"
+    async with served([north, south]) as urls:
+        accounts = accounts_file(
+            tmp_path,
+            [
+                (sim, url, sim.config.api_token)
+                for sim, url in zip((north, south), urls, strict=True)
+            ],
+        )
+        async with serving(settings_for(accounts, db), clock) as base, aiohttp.ClientSession(
+        ) as http:  # fmt: skip
+
+            async def both_led() -> bool:
+                status, body = await readyz(http, base)
+                return status == 200 and all(
+                    s["last_tick"] for s in body.get("accounts", {}).values()
+                )
+
+            await until(both_led)
+            _, body = await readyz(http, base)
+            async with http.get(f"{base}/") as answer:
+                index = await answer.text()
+            pages = {}
+            for sid in ("north", "south"):
+                async with http.get(f"{base}/accounts/{sid}/") as answer:
+                    assert answer.status == 200
+                    pages[sid] = await answer.text()
+            async with http.get(f"{base}/accounts/north/campaigns/{campaigns['north']}") as a:
+                campaign_page = await a.text()
+            async with http.get(f"{base}/accounts/nobody/") as answer:
+                assert answer.status == 404
+            async with http.get(f"{base}/metrics") as answer:
+                metrics = await answer.text()
+    assert '<a href="/accounts/north/">north</a>' in index
+    assert '<a href="/accounts/south/">south</a>' in index
+    for sid, other in (("north", "south"), ("south", "north")):
+        assert f"lifecycle · {sid}" in pages[sid]
+        assert f"/accounts/{sid}/campaigns/{campaigns[sid]}" in pages[sid]  # its own rows
+        assert f"evening-{sid}" in pages[sid] and f"evening-{other}" not in pages[sid]
+    assert "Audit trail" in campaign_page and 'href="/accounts/north/"' in campaign_page
+    for sid in ("north", "south"):
+        entry = body["accounts"][sid]
+        assert entry["state"] == "leading" and entry["leader"] == "this process"
+        assert entry["rules_rejected"] is None and entry["ruleset"] == body["ruleset"]
+        assert {"last_tick", "next_tick", "tick_in_progress_since"} <= set(entry)
+    assert metrics.count("\nlifecycle_build_info{") == 1
+    assert metrics.count("\nprocess_cpu_seconds_total ") == 1
+    assert 'lifecycle_ticks_total{account="north",result="ok"}' in metrics

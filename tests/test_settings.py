@@ -101,3 +101,18 @@ def test_the_instance_is_a_short_plain_name(monkeypatch: pytest.MonkeyPatch, nam
     monkeypatch.setenv("LIFECYCLE_INSTANCE", name)
     with pytest.raises(ConfigError, match="LIFECYCLE_INSTANCE: must be a short plain name"):
         load_settings()
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "ERROR", "critical"])
+def test_a_log_level_is_read_in_any_case(level: str) -> None:
+    assert load_settings(LIFECYCLE_LOG_LEVEL=level).log_level == level.upper()
+
+
+@pytest.mark.parametrize("level", ["VERBOSE", "", "5", "warn"])
+def test_a_bad_log_level_is_refused_like_any_bad_setting(level: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(LIFECYCLE_LOG_LEVEL=level)
+    assert str(caught.value) == (
+        "invalid settings:\n  LIFECYCLE_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, "
+        f"ERROR, CRITICAL (got {level!r})"
+    )

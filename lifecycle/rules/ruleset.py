@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +12,10 @@ from zoneinfo import ZoneInfo
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules import conditions as c
 from lifecycle.rules.calendar import Calendar
+from lifecycle.rules.notify import NotifySpec
+from lifecycle.rules.predicate import Test, compile_test
 from lifecycle.rules.schema import InstantSpec, ManualChange, MatchSpec, RulesFile, RuleSpec
+from lifecycle.rules.threshold import Thresholds, compile_thresholds
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class Rule:
     `condition` is everything that must hold for the rule to match, as its parts in order
     (status first, then the window, then the rest); `window` and `statuses` are kept apart
     for the engine's guards and for `check`'s warnings.
+
+    `test` and `timed` are the rest of the condition (after the status and the window,
+    which the engine checks once per tick for all campaigns), compiled at load time:
+    the fast predicate (`lifecycle.rules.predicate`) and the per-campaign thresholds
+    (`lifecycle.rules.threshold`; None when timeless).
     """
 
     name: str
@@ -41,6 +50,8 @@ class Rule:
     cooldown: timedelta | None = None
     max_actions_per_tick: int | None = None
     description: str = ""
+    test: Test = dataclasses.field(kw_only=True, compare=False, repr=False)
+    timed: Thresholds | None = dataclasses.field(kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class Ruleset:
     # Count time in status from the API's date_updated for a campaign first seen already
     # in its status (else from that first sight: a lower bound). Off unless the file says.
     trust_date_updated: bool = False
+    # The channels, and what each wants to hear (README, Operate: notifications).
+    notify: NotifySpec = dataclasses.field(default_factory=NotifySpec)
 
     def rule(self, name: str) -> Rule | None:
         """The rule called `name` (names are unique in a loaded file), in constant time:
@@ -86,6 +99,7 @@ def compile_ruleset(spec: RulesFile, *, hash: str, source: str) -> Ruleset:
         max_actions_per_tick=spec.max_actions_per_tick,
         flap_guard=FlapGuard(guard.max_reversals, guard.within) if guard else None,
         trust_date_updated=spec.trust_date_updated,
+        notify=spec.notify,
     )
 
 
@@ -109,6 +123,8 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
         cooldown=spec.defaults.cooldown if rule.cooldown is None else rule.cooldown,
         max_actions_per_tick=rule.max_actions_per_tick,
         description=rule.description or "",
+        test=compile_test(rest),
+        timed=compile_thresholds(rest),
     )
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictBool,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -29,6 +30,7 @@ from lifecycle.instant import parse_duration
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules.calendar import CalendarSpec, parse_zone
 from lifecycle.rules.conditions import TextPattern
+from lifecycle.rules.notify import NotifySpec
 
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _E = TypeVar("_E", bound=StrEnum)
@@ -140,11 +142,42 @@ def _rule_name(value: object) -> str:
     return value
 
 
+# What an editor is told (`lifecycle schema`) where the loader reads more than one form.
+_STATUS_JSON = {"type": "string", "enum": [s.value for s in KNOWN_STATUSES]}
+_ONE_OR_MORE = {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}
+INSTANT_JSON = {
+    "anyOf": [
+        {"const": "passed"},
+        {
+            "type": "object",
+            "properties": {"within": {"type": "string"}},
+            "required": ["within"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Zone = Annotated[ZoneInfo, BeforeValidator(_zone)]
-StatusSet = Annotated[frozenset[Status], BeforeValidator(_statuses)]
-Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
-Regex = Annotated[TextPattern, PlainValidator(_regex)]
+Zone = Annotated[
+    ZoneInfo,
+    BeforeValidator(_zone),
+    WithJsonSchema({"type": "string", "description": "an IANA zone, e.g. Asia/Kolkata"}),
+]
+StatusSet = Annotated[
+    frozenset[Status],
+    BeforeValidator(_statuses),
+    WithJsonSchema(
+        {"anyOf": [_STATUS_JSON, {"type": "array", "items": _STATUS_JSON, "minItems": 1}]}
+    ),
+]
+Strings = Annotated[
+    tuple[str, ...], BeforeValidator(_strings), WithJsonSchema({"anyOf": list(_ONE_OR_MORE)})
+]
+Regex = Annotated[
+    TextPattern,
+    PlainValidator(_regex),
+    WithJsonSchema({"type": "string", "description": "an RE2 regular expression"}),
+]
 RuleName = Annotated[str, BeforeValidator(_rule_name)]
 ActionName = Annotated[Action, _choice("action", Action)]
 ModeName = Annotated[Mode, _choice("mode", Mode)]
@@ -240,8 +273,8 @@ class MatchSpec(Strict):
     type: Strings | None = None
     caller_id: Strings | None = None
     custom_field: CustomFieldSpec | None = None
-    send_at: InstantSpec | None = None
-    end_at: InstantSpec | None = None
+    send_at: Annotated[InstantSpec | None, WithJsonSchema(INSTANT_JSON)] = None
+    end_at: Annotated[InstantSpec | None, WithJsonSchema(INSTANT_JSON)] = None
     age: Duration | None = None
     in_status_for: Duration | None = None
     paused_by: str | None = None
@@ -276,3 +309,5 @@ class RulesFile(Strict):
     # Opt-in: date_updated may not move when the status does (docs/exotel-api.md).
     trust_date_updated: StrictBool = False
     rules: list[RuleSpec] = Field(min_length=1, max_length=MAX_RULES)
+    # Where to tell people what was done (README, Operate: notifications).
+    notify: NotifySpec = NotifySpec()

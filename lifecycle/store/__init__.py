@@ -1,6 +1,7 @@
 """The only code that speaks SQL: the Store, its rows, and its schema.
 
-See `Store` for the contract; migrations live in the top-level `migrations/` folder.
+See `Store` for the contract; its Alembic migrations ship inside it,
+in `migrations/` (package data; the checkout's top-level `migrations/` links there).
 """
 
 from lifecycle.records import (

@@ -1,6 +1,7 @@
 """Turning a database URL into an engine, and database failures into StoreUnavailable.
 
-Supported URLs: `sqlite+aiosqlite:///path.db` and `postgresql+asyncpg://user@host/db`.
+Supported URLs: `sqlite+aiosqlite:///path.db` and `postgresql+asyncpg://user@host/db`
+(`postgres://` and `postgresql://` mean the latter).
 A Postgres URL may carry `?schema=NAME`: the store then keeps its tables in that schema
 (via `search_path`), so several deployments, or tests, can share one database. libpq's
 `?sslmode=MODE` is read as asyncpg's `?ssl=MODE` (asyncpg knows no `sslmode`).
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from lifecycle.errors import ConfigError, StoreUnavailable
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# The URLs people copy from elsewhere (libpq, Heroku, docker-compose files) name no driver:
+# they mean the one driver we have for that database.
+_PLAIN_SCHEMES = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg"}
 _SQLITE_BUSY_MS = 10_000
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _HIDDEN = "***"
@@ -38,6 +42,8 @@ def parse_url(url: str) -> URL:
             "LIFECYCLE_DATABASE_URL has an unreadable host or port "
             "(a port is a number; an IPv6 host is written [::1])"
         ) from None
+    if parsed.drivername in _PLAIN_SCHEMES:
+        parsed = parsed.set(drivername=_PLAIN_SCHEMES[parsed.drivername])
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise ConfigError(
             f"LIFECYCLE_DATABASE_URL uses driver {parsed.drivername!r}; "

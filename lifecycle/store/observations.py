@@ -47,6 +47,13 @@ async def observe(
     await _upsert_campaigns(conn, account, latest_campaigns, at=at)
 
 
+async def latest_statuses(
+    conn: AsyncConnection, account: str, campaign_ids: Collection[str] | None
+) -> dict[str, Status]:
+    rows = await latest_rows(conn, account, campaign_ids)
+    return {campaign_id: Status(row.status) for campaign_id, row in rows.items()}
+
+
 async def record_effect(
     conn: AsyncConnection, account: str, campaign_id: str, status: Status, *, at: datetime
 ) -> None:

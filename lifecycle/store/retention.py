@@ -10,7 +10,14 @@ from datetime import datetime
 from sqlalchemy import Delete, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lifecycle.store.tables import UNRESOLVED_STATES, audit, decisions, intents, ticks
+from lifecycle.store.tables import (
+    UNRESOLVED_STATES,
+    audit,
+    decisions,
+    intents,
+    notifications,
+    ticks,
+)
 
 
 async def prune(conn: AsyncConnection, *, before: datetime) -> int:
@@ -25,6 +32,11 @@ async def prune(conn: AsyncConnection, *, before: datetime) -> int:
         _settled_audit(before),
         _closed_intents(before),
         _unreferenced_ticks(before),
+        # Sent or given up long ago: their keys name ticks and episodes that are past.
+        delete(notifications).where(
+            notifications.c.created_at < before,
+            or_(notifications.c.sent_at.is_not(None), notifications.c.failed_at.is_not(None)),
+        ),
     ):
         deleted += (await conn.execute(statement)).rowcount
     return deleted

@@ -1,9 +1,11 @@
 """Alembic, driven from code: upgrade to head, and check that the schema is current.
 
-The migration scripts live in the repository's top-level `migrations/` folder, found
-relative to this package; set LIFECYCLE_MIGRATIONS to use another folder (an installed
-copy, for instance). These functions are synchronous: run them through
-`AsyncConnection.run_sync`, which hands them a plain Connection.
+The migration scripts ship inside this package (`lifecycle/store/migrations/`, package
+data), so an installed copy upgrades its database with nothing else to point at; the
+checkout's top-level `migrations/` is a link to the same folder. LIFECYCLE_MIGRATIONS
+names another folder (to test a migration being written). These functions are
+synchronous: run them through `AsyncConnection.run_sync`, which hands them a plain
+Connection.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from lifecycle.errors import ConfigError, SchemaOutdated
 def migrations_dir() -> Path:
     """The Alembic scripts folder; ConfigError when it is not where it should be."""
     override = os.environ.get("LIFECYCLE_MIGRATIONS")
-    folder = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
+    folder = Path(override) if override else Path(__file__).resolve().parent / "migrations"
     if not (folder / "env.py").is_file():
         raise ConfigError(
-            f"no database migrations at {folder}: run from a checkout of lifecycle, "
-            "or set LIFECYCLE_MIGRATIONS to its migrations/ folder"
+            f"no database migrations at {folder}: reinstall lifecycle (they ship inside the "
+            "package), or set LIFECYCLE_MIGRATIONS to its migrations/ folder"
         )
     return folder
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import URL, Row, select, update
+from sqlalchemy import URL, Row, exc, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lifecycle.model import (
@@ -24,6 +24,7 @@ from lifecycle.model import (
     Hold,
     Outcome,
     Plan,
+    Status,
 )
 from lifecycle.records import (
     AuditRow,
@@ -32,11 +33,21 @@ from lifecycle.records import (
     LeaseFence,
     LeaseRow,
     OpenIntent,
+    PendingNotification,
     StatusRow,
     Tick,
     TickRow,
 )
-from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
+from lifecycle.store import (
+    decisions,
+    holds,
+    intents,
+    notifications,
+    observations,
+    retention,
+    schema,
+    trail,
+)
 from lifecycle.store.database import make_engine, parse_url, translate_errors
 from lifecycle.store.dbclock import db_now
 from lifecycle.store.tables import ticks
@@ -168,6 +179,14 @@ class Store:
         """The campaign's status history, newest first."""
         async with self._transaction() as conn:
             return await observations.timeline(conn, self.account, campaign_id, limit=limit)
+
+    async def latest_statuses(
+        self, campaign_ids: Collection[str] | None = None
+    ) -> dict[str, Status]:
+        """Each campaign's status as last known: last observed, or made so by a step of
+        ours since (all campaigns ever seen when `campaign_ids` is None)."""
+        async with self._transaction() as conn:
+            return await observations.latest_statuses(conn, self.account, campaign_ids)
 
     # decisions
 
@@ -397,6 +416,47 @@ class Store:
         async with self._transaction() as conn:
             moment: datetime = (await conn.execute(select(db_now(conn.dialect)))).scalar_one()
         return moment
+
+    # notifications
+
+    async def claim_notification(
+        self, *, channel: str, key: str, severity: str, payload: str, at: datetime
+    ) -> int | None:
+        """Record a message for a channel before it is sent: its row id, or None when
+        (channel, key) was recorded before (sent, being sent, or given up): send nothing."""
+        try:
+            async with self._transaction() as conn:
+                return await notifications.claim(
+                    conn,
+                    self.account,
+                    channel=channel,
+                    key=key,
+                    severity=severity,
+                    payload=payload,
+                    at=at,
+                )
+        except exc.IntegrityError:
+            return None
+
+    async def settle_notification(
+        self, row_id: int, *, at: datetime, attempts: int, error: str | None = None
+    ) -> None:
+        """Mark a claimed message sent (no `error`), or given up after `attempts`."""
+        async with self._transaction() as conn:
+            await notifications.settle(
+                conn, self.account, row_id, at=at, attempts=attempts, error=error
+            )
+
+    async def failing_streak(self) -> list[tuple[datetime, str]]:
+        """The failed ticks since the last tick that worked, oldest first: (started_at,
+        error). What a restarted notifier knows of an outage already told."""
+        async with self._transaction() as conn:
+            return await notifications.failing_streak(conn, self.account)
+
+    async def pending_notifications(self) -> list[PendingNotification]:
+        """Messages claimed and never settled: their process stopped while sending."""
+        async with self._transaction() as conn:
+            return await notifications.pending(conn, self.account)
 
     # retention
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -205,4 +206,25 @@ leases = Table(
     # Which process of `owner` holds it (lease.Incarnation): a restart resumes at once
     # only when the recorded one is provably dead.
     Column("incarnation", String),
+)
+
+# One row per message per channel (lifecycle.notify): written before the message is sent,
+# so (account, channel, key) is never sent twice, across restarts too: two accounts on
+# one rules file each tell their own rejected edit. `payload` is the message as JSON, so
+# one still unsent when the process stopped is sent by the next.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _account(),
+    Column("channel", String, nullable=False),
+    Column("key", String, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("sent_at", UtcDateTime),
+    Column("failed_at", UtcDateTime),  # given up after the last retry
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    UniqueConstraint("account", "channel", "key"),
 )
