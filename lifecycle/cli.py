@@ -608,9 +608,17 @@ def status(rules_path: Path | None, account_sid: str | None, as_json: bool) -> N
     show_default=True,
     help="Where call counts go: a summary beside data or inside it, stats, or nowhere.",
 )
+@click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default="acme1",
+    show_default=True,
+    help="The account SID it serves (one per simulator: several make an accounts file's).",
+)
 def simulator(
     host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int,
-    counts: str,
+    counts: str, account_sid: str,
 ) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
     import asyncio
@@ -619,6 +627,7 @@ def simulator(
 
     _configure_logging("INFO")
     config = SimulatorConfig(
+        account_sid=account_sid,
         status_style=status_style,  # type: ignore[arg-type]
         end_at_behaviour=end_at,  # type: ignore[arg-type]
         rate_per_minute=rate or None,

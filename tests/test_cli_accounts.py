@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,47 @@ def test_check_accounts_checks_each_accounts_rules(tmp_path: Path) -> None:
     ]
     assert f"account broken: {bad}: not valid" in done.stdout
     assert f"{bad}:1:11: timezone: " in done.stderr
+
+
+def test_the_simulator_serves_the_account_it_is_told() -> None:
+    """`lifecycle simulator --account SID`: one simulator per account of an accounts file."""
+    import base64
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle", "simulator", "--port", str(port),
+         "--account", "beta", "--rate", "0", "--campaigns", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    basic = "Basic " + base64.b64encode(b"sim-key:sim-token").decode()
+
+    def get(sid: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{port}/v2/accounts/{sid}/campaigns"
+        request = urllib.request.Request(url, headers={"Authorization": basic})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            found: dict[str, Any] = json.loads(answer.read())
+        return found
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                body = get("beta")
+                break
+            except urllib.error.URLError as exc:  # not listening yet (an HTTP error is not)
+                if isinstance(exc, urllib.error.HTTPError):
+                    raise
+                assert time.monotonic() < deadline, "the simulator did not answer"
+                time.sleep(0.1)
+        with pytest.raises(urllib.error.HTTPError) as other:
+            get("acme1")
+        assert other.value.code in (401, 403, 404)
+    finally:
+        served.terminate()
+        served.wait(10)
+    assert body["metadata"]["total"] == 3
