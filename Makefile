@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-any-hour lint bench clean
+.PHONY: demo test test-any-hour lint bench soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,13 @@ test-any-hour: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_tick.py
+
+# Two daemons on PostgreSQL behind a fault proxy, frozen and killed at random (README,
+# Soak). Minutes of real time; not part of `test`. Exit 1 when a target figure is not 0.
+SOAK_MINUTES ?= 10
+SOAK_SEED ?= 1
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -189,13 +189,14 @@ class Simulator:
         campaign = self.find(campaign_id)
         _check_update_allowed(campaign, update)
         action, before, since = update.action, campaign.status, campaign.date_updated
+        now = self.clock.now()
         if action is not None and not is_legal(before, action):
-            self._log_action(campaign, action, before, since, tag=tag, applied=False)
+            self._log_action(campaign, action, (before, since, now), tag=tag, applied=False)
             raise self._illegal(campaign, action)
         _apply_details(campaign, update)
         if action is not None:
-            campaign.act(action, self.clock.now())
-            self._log_action(campaign, action, before, since, tag=tag, applied=True)
+            campaign.act(action, now)
+            self._log_action(campaign, action, (before, since, now), tag=tag, applied=True)
         return campaign
 
     def delete(self, campaign_id: str) -> SimCampaign:
@@ -215,14 +216,15 @@ class Simulator:
         self,
         campaign: SimCampaign,
         action: Action,
-        before: Status,
-        since: datetime,
+        when: tuple[Status, datetime, datetime],
         *,
         tag: str | None,
         applied: bool,
     ) -> None:
+        """Log an action that arrived at `now` while the campaign was `before` since `since`."""
+        before, since, now = when
         record = TransitionRecord(
-            at=self.clock.now(),
+            at=now,
             campaign_id=campaign.id,
             source="api",
             action=action,
