@@ -26,9 +26,10 @@ import random
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ class Soak:
             "started_at": start.isoformat(),
             "schema": self.schema,
             "kept": options.keep,
-            "chaos": dict(_count(e.kind for e in self.chaos_log)),
+            "chaos": dict(Counter(e.kind for e in self.chaos_log)),
             "daemon_pids": {d.name: d.pids for d in daemons},
         }
         return figures
@@ -219,7 +220,7 @@ class Soak:
         ids: list[str],
         daemons: list[Daemon],
         proxies: list[FaultyProxy],
-        end: Any,
+        end: datetime,
     ) -> RssSampler:
         for daemon in daemons:
             await daemon.start()
@@ -295,20 +296,13 @@ class Soak:
 
 
 def _plain(value: object) -> object:
-    return asdict(value) if hasattr(value, "__dataclass_fields__") else value  # type: ignore[arg-type]
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
 
 
 def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
     with path.open("w") as out:
         for row in rows:
             out.write(json.dumps(row, default=str) + "\n")
-
-
-def _count(items: Any) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for item in items:
-        found[item] = found.get(item, 0) + 1
-    return found
 
 
 def _asyncpg_dsn(url: str) -> str:
