@@ -116,6 +116,7 @@ class Soak:
         self.chaos_log: list[ChaosEvent] = []
         self.roster = Roster()
         self.stop = asyncio.Event()
+        self.probe: LeaseProbe | None = None
 
     async def run(self) -> dict[str, Any]:
         options = self.options
@@ -226,7 +227,9 @@ class Soak:
             await daemon.start()
         rss = RssSampler(daemons)
         operator = Operator(sim, ids, every=10.0, rng=random.Random(f"{self.options.seed}:op"))
-        chaos = Chaos(daemons, ChaosPlan(), random.Random(f"{self.options.seed}:chaos"))
+        chaos = Chaos(
+            daemons, ChaosPlan(), random.Random(f"{self.options.seed}:chaos"), self._leader
+        )
         calm = asyncio.Event()
         tasks = [
             asyncio.create_task(rss.run(self.stop)),
@@ -252,6 +255,13 @@ class Soak:
         self.stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         return rss
+
+    async def _leader(self) -> str | None:
+        """The daemon holding an unexpired lease now, by the database's clock."""
+        sight = await self.probe.sight() if self.probe is not None else None
+        if sight is None or sight.expires_at is None or sight.expires_at <= sight.db_now:
+            return None
+        return self.roster.owner_to_daemon(sight.owner)
 
     async def _track_pids(self, daemons: list[Daemon]) -> None:
         while not self.stop.is_set():
@@ -337,6 +347,7 @@ def print_table(figures: dict[str, Any], out: Path) -> None:
         ("open/unknown intents at the end (target 0)", figures["open_intents"]),
         ("intents by state", figures["intents"]),
         ("PUTs sent without holding the lease (target 0)", figures["puts_without_lease"]),
+        ("PUTs by sender and lease holder at that instant", figures["puts_by_sender_and_holder"]),
         ("PUTs whose lease row could not be read", figures["lease_unreadable"]),
         ("max RSS, MiB", figures["rss_max_mib"]),
     ]

@@ -1,9 +1,9 @@
 """The daemons as real processes, and the chaos done to them: SIGSTOP/SIGCONT and kill -9.
 
 Each `Daemon` is `lifecycle run` in a subprocess of its own, its output appended to one
-log file across restarts. `Chaos` picks a daemon now and then and either freezes it
-(SIGSTOP, sometimes for longer than the lease TTL, then SIGCONT) or kills it (SIGKILL)
-and starts it again; every event is logged with its time. `RssSampler` reads each live
+log file across restarts. `Chaos` picks a daemon now and then, mostly the leader, and
+either freezes it (SIGSTOP, often for longer than the lease TTL, then SIGCONT) or kills
+it (SIGKILL) and starts it again; every event is logged with its time. `RssSampler` reads each live
 daemon's resident set from /proc.
 """
 
@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -118,35 +119,59 @@ class Daemon:
 
 @dataclass(frozen=True)
 class ChaosPlan:
-    """Seconds between events (min, max), the chance an event is a kill (else a freeze),
-    how long a freeze lasts (min, max), and how long a killed daemon stays down."""
+    """Seconds between events (min, max); the chance an event is a kill (else a freeze);
+    a freeze's length, short or, with `long_share`, long (past the lease TTL); how long a
+    killed daemon stays down; the chance the victim is the leader (else either)."""
 
     every: tuple[float, float] = (15.0, 40.0)
     kill_share: float = 0.5
-    freeze: tuple[float, float] = (5.0, 90.0)
+    short_freeze: tuple[float, float] = (3.0, 30.0)
+    long_freeze: tuple[float, float] = (65.0, 90.0)
+    long_share: float = 0.4
     down: tuple[float, float] = (1.0, 6.0)
+    leader_share: float = 0.7
+
+
+Leader = Callable[[], Awaitable[str | None]]
 
 
 class Chaos:
-    """Freezes and kills the daemons, one event at a time, until told to stop."""
+    """Freezes and kills the daemons, one event at a time, until told to stop.
 
-    def __init__(self, daemons: list[Daemon], plan: ChaosPlan, rng: random.Random) -> None:
+    The victim is mostly the daemon holding the lease (`leader()`, its name or None): a
+    standby frozen or killed tests little.
+    """
+
+    def __init__(
+        self, daemons: list[Daemon], plan: ChaosPlan, rng: random.Random, leader: Leader
+    ) -> None:
         self.daemons = daemons
         self.plan = plan
         self.rng = rng
+        self.leader = leader
 
     async def run(self, stop: asyncio.Event) -> None:
         while not await _sleep_unless(stop, self.rng.uniform(*self.plan.every)):
-            daemon = self.rng.choice(self.daemons)
+            daemon = await self._victim()
             if self.rng.random() < self.plan.kill_share:
                 await daemon.kill()
                 await _sleep_unless(stop, self.rng.uniform(*self.plan.down))
                 await daemon.start()
             else:
-                seconds = self.rng.uniform(*self.plan.freeze)
+                long = self.rng.random() < self.plan.long_share
+                seconds = self.rng.uniform(
+                    *(self.plan.long_freeze if long else self.plan.short_freeze)
+                )
                 daemon.stop(seconds)
                 await _sleep_unless(stop, seconds)
                 daemon.cont()
+
+    async def _victim(self) -> Daemon:
+        pick = self.rng.choice(self.daemons)
+        if self.rng.random() >= self.plan.leader_share:
+            return pick
+        leader = await self.leader()
+        return next((d for d in self.daemons if d.name == leader), pick)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> bool:

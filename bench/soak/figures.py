@@ -105,6 +105,7 @@ def compute(inputs: Inputs) -> dict[str, Any]:
         "open_intents": sum(1 for i in inputs.intents if i.state in ("open", "unknown")),
         "intents": dict(Counter(i.state for i in inputs.intents)),
         "puts_without_lease": len(lease["without"]),
+        "puts_by_sender_and_holder": lease["holders"],
         "lease_unreadable": len(lease["unreadable"]),
         "rss_max_mib": {d: round(k / 1024, 1) for d, k in inputs.rss_max_kib.items()},
     }
@@ -251,8 +252,9 @@ def _intent_before(
     return max(candidates, key=lambda i: i.created_at).id if candidates else None
 
 
-def _judge_leases(inputs: Inputs) -> dict[str, list[dict[str, Any]]]:
+def _judge_leases(inputs: Inputs) -> dict[str, Any]:
     without, unreadable = [], []
+    holders: Counter[str] = Counter()
     for event in inputs.events:
         if event.method != "PUT":
             continue
@@ -260,6 +262,9 @@ def _judge_leases(inputs: Inputs) -> dict[str, list[dict[str, Any]]]:
         if not isinstance(sight, LeaseSight):
             unreadable.append({"event": event.seq})
             continue
+        holder = inputs.roster.owner_to_daemon(sight.owner) or sight.owner or "nobody"
+        expired = sight.expires_at is not None and sight.expires_at <= sight.db_now
+        holders[f"{event.daemon} sent, {holder} held{' (expired)' if expired else ''}"] += 1
         if not sight.is_held_by(inputs.roster.of(event.daemon)):
             without.append(
                 {
@@ -274,4 +279,4 @@ def _judge_leases(inputs: Inputs) -> dict[str, list[dict[str, Any]]]:
                     "db_now": sight.db_now.isoformat(),
                 }
             )
-    return {"without": without, "unreadable": unreadable}
+    return {"without": without, "unreadable": unreadable, "holders": dict(holders)}
