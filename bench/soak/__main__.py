@@ -72,6 +72,7 @@ class Options:
     out: Path
     postgres: str
     keep: bool
+    lifecycle: Path
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -90,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="a SQLAlchemy URL of a database to make a schema in",
     )
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    parser.add_argument(
+        "--lifecycle", type=Path, default=LIFECYCLE, help="the daemon's executable to soak"
+    )
     args = parser.parse_args(argv)
     stamp = wall_now().strftime("%Y%m%dT%H%M%S")
     out = args.out or Path(f"/tmp/lifecycle-soak-{stamp}-seed{args.seed}")
@@ -102,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out,
         args.postgres,
         args.keep,
+        args.lifecycle,
     )
 
 
@@ -135,7 +140,7 @@ class Soak:
         rules = options.out / "rules.yaml"
         windows = flip_windows(start, end + timedelta(seconds=options.quiet), self.rng)
         rules.write_text(rules_text(windows, archive_after="2m"))
-        _must(LIFECYCLE, "check", str(rules))
+        _must(options.lifecycle, "check", str(rules))
         dsn = _asyncpg_dsn(options.postgres)
         async with AsyncExitStack() as stack:
             admin = await asyncpg.connect(dsn)
@@ -154,7 +159,7 @@ class Soak:
                 for i, name in enumerate(DAEMONS)
             ]
             daemons = self._daemons(sim, rules)
-            _must(LIFECYCLE, "db", "upgrade", env=daemons[0].env)
+            _must(options.lifecycle, "db", "upgrade", env=daemons[0].env)
             rss = await self._chaos(sim, ids, daemons, proxies, end)
             figures = await self._figures(admin, sim, rss)
         figures["run"] = {
@@ -212,7 +217,9 @@ class Soak:
             }
             self.roster.add(name, name)
             log_path = options.out / f"{name}.log"
-            daemons.append(Daemon(name, [str(LIFECYCLE), "run"], env, log_path, self.chaos_log))
+            daemons.append(
+                Daemon(name, [str(options.lifecycle), "run"], env, log_path, self.chaos_log)
+            )
         return daemons
 
     async def _chaos(
