@@ -124,12 +124,12 @@ class ChaosPlan:
     killed daemon stays down; the chance the victim is the leader (else either)."""
 
     every: tuple[float, float] = (15.0, 40.0)
-    kill_share: float = 0.5
+    kill_share: float = 0.4
     short_freeze: tuple[float, float] = (3.0, 30.0)
     long_freeze: tuple[float, float] = (65.0, 90.0)
-    long_share: float = 0.4
+    long_share: float = 0.5
     down: tuple[float, float] = (1.0, 6.0)
-    leader_share: float = 0.7
+    leader_share: float = 0.85
 
 
 Leader = Callable[[], Awaitable[str | None]]
