@@ -1,7 +1,9 @@
 # Container image for the lifecycle daemon.
 #   docker build -t lifecycle .
 #   docker run --env-file lifecycle.env -v $PWD/rules.yaml:/etc/lifecycle/rules.yaml:ro \
-#              -v lifecycle-data:/var/lib/lifecycle -p 8787:8787 lifecycle
+#              -v lifecycle-data:/var/lib/lifecycle -p 127.0.0.1:8787:8787 lifecycle
+# It listens on 0.0.0.0 inside the container: set LIFECYCLE_WEBHOOK_TOKEN (or _FILE) and
+# publish the port only where it must be reached (README, Deploy: protecting the HTTP port).
 FROM python:3.12-slim
 RUN useradd --system --create-home --home-dir /var/lib/lifecycle lifecycle
 WORKDIR /opt/lifecycle

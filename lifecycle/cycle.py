@@ -3,7 +3,7 @@
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
 process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step).
+each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
@@ -17,8 +17,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, Slot
@@ -28,15 +28,26 @@ from lifecycle.errors import (
     ApiError,
     Interrupted,
     LifecycleError,
+    NotSent,
     OutcomeUnknown,
     RateLimited,
     StoreUnavailable,
 )
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
-from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.model import TRANSITIONS, Action, Campaign, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.records import IntentState
 from lifecycle.rules import Ruleset
-from lifecycle.store import IntentConflict, Store, Tick
+from lifecycle.settings import SEND_WINDOW
+from lifecycle.store import (
+    IntentConflict,
+    IntentNotOpen,
+    LeaseFence,
+    LeaseLost,
+    OpenIntent,
+    Store,
+    Tick,
+)
 
 log = logging.getLogger("lifecycle.cycle")
 
@@ -65,7 +76,11 @@ class TickReport:
     failed: int = 0
     error: str | None = None
     standby: bool = False
+    leader: str | None = None  # when standby: who holds the lease, and until when
     warning: str | None = None  # the tick worked, on less than it should have: e.g. a short list
+    # The tick failed because the database did not answer (`error` says how): not a standby,
+    # not a bug, and not ready until it answers again.
+    database_unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,8 +95,39 @@ class TickOptions:
     # Asked before the tick and again before each step: may this process act? (The
     # daemon's leader lease, `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
+    # When `may_act` says no: who leads instead, as the lease last answered (`Lease.leader`).
+    leader: Callable[[], str | None] | None = None
+    # Checked by the database in the INSERT of every intent: the lease is ours for
+    # `fence.bound` more. None: no lease (a single process, tests).
+    fence: LeaseFence | None = None
+    # How long an open or unknown intent is left alone before re-reading decides it, by
+    # the database's clock from when it was opened: longer than any request can live.
+    grace: timedelta = timedelta(0)
+    # The most time from an intent's lease check to handing its PUT to the HTTP client:
+    # part of the bound the lease is checked for (settings.SEND_WINDOW; tests shorten it).
+    send_window: timedelta = SEND_WINDOW
     on_step: Callable[[StepEvent], None] | None = None
     on_skip: Callable[[Skip], None] | None = None
+
+
+@dataclass
+class Progress:
+    """How far the tick in progress has come, for readiness: a tick that keeps moving is
+    healthy however long it runs, and one that stopped moving is not, however recently it
+    began. Instants are on the reconciler's clock."""
+
+    started: datetime | None = None  # when the tick in progress began; None between ticks
+    at: datetime | None = None  # the last sign of life: a tick began or ended, a page, a step
+
+    def begin(self, now: datetime) -> None:
+        self.started = self.at = now
+
+    def mark(self, now: datetime) -> None:
+        """Something moved: a page was read, a step was sent, an intent resolved."""
+        self.at = now
+
+    def end(self, now: datetime) -> None:
+        self.started, self.at = None, now
 
 
 @dataclass(frozen=True)
@@ -117,12 +163,23 @@ class Reconciler:
     metrics: Metrics = field(default_factory=Metrics)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last: TickReport | None = None
+    # Shared with the client's observer in the daemon, which marks each page read.
+    progress: Progress = field(default_factory=Progress)
+    # Since when ticks have found the database unreachable: it is logged once per outage.
+    _unreachable_since: datetime | None = None
+    # Unknown intents whose re-read could not decide them, already logged (for the log only).
+    _undecided: set[int] = field(default_factory=set)
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
         started = time.monotonic()
         now = self.clock.now()
-        report = await self._guarded(now)
+        self.progress.begin(now)
+        try:
+            report = await self._guarded(now)
+        finally:
+            self.progress.end(self.clock.now())
+        self._watch_database(report)
         self.last = report
         self.metrics.tick_seconds.observe(time.monotonic() - started)
         result = "standby" if report.standby else ("ok" if report.ok else "error")
@@ -133,10 +190,11 @@ class Reconciler:
 
     async def _guarded(self, now: datetime) -> TickReport:
         ruleset = self.ruleset()
-        if not await self._may_act():
-            return TickReport(at=now, standby=True)
         tick: Tick | None = None
         try:
+            if not await self._may_act():
+                leader = self.options.leader() if self.options.leader else None
+                return TickReport(at=now, standby=True, leader=leader)
             tick = await self.store.start_tick(
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )
@@ -144,6 +202,8 @@ class Reconciler:
         except Interrupted as exc:
             log.info("tick cut short: %s", exc)
             report = TickReport(at=now, error=_describe(exc))
+        except StoreUnavailable as exc:  # logged once per outage, by `_watch_database`
+            report = TickReport(at=now, error=str(exc), database_unreachable=True)
         except Exception as exc:  # the one catch-all: record, go on with the next tick
             error = _describe(exc)
             log.error("tick failed: %s", error, exc_info=not isinstance(exc, LifecycleError))
@@ -152,7 +212,22 @@ class Reconciler:
         return report
 
     async def _may_act(self) -> bool:
+        """StoreUnavailable when the lease cannot be asked: that is no standby."""
         return self.options.may_act is None or await self.options.may_act()
+
+    def _watch_database(self, report: TickReport) -> None:
+        """One ERROR when ticks start finding the database unreachable, one line when it
+        answers again: an outage of an hour is two log lines, not one per tick."""
+        since = self._unreachable_since
+        if report.database_unreachable and since is None:
+            self._unreachable_since = report.at
+            log.error("database unreachable: %s; not acting until it answers", report.error)
+        elif report.database_unreachable:
+            log.debug("database still unreachable: %s", report.error)
+        elif since is not None:
+            self._unreachable_since = None
+            lasted = int((report.at - since).total_seconds())
+            log.warning("database reachable again, after %ds unreachable", lasted)
 
     async def _finish(self, tick: Tick | None, report: TickReport) -> None:
         if tick is None:
@@ -172,6 +247,7 @@ class Reconciler:
         now = tick.at
         await self.resolve_open_intents(now)
         campaigns = await self.client.list_campaigns()
+        self.progress.mark(self.clock.now())
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
         if campaigns.unreadable:  # the client logged each row it set aside
@@ -213,8 +289,44 @@ class Reconciler:
             self.metrics.set_aside.labels(reason="unplannable").inc()
 
     async def resolve_open_intents(self, now: datetime) -> None:
-        """Close every intent left open or unknown, by re-reading its campaign (invariant 1)."""
-        for intent in await self.store.unresolved_intents():
+        """Decide every intent left open or unknown by re-reading its campaign (invariant 1),
+        once it is older than the grace by the database's clock: a request still on the
+        wire (ours from a tick that timed out, or a previous lease holder's) may yet land,
+        and reading before it does would call a step failed that then takes effect.
+
+        An intent of another owner is only met here after its lease expired (this process
+        holds the lease), so its owner has stopped waiting for an answer. After the grace:
+        the campaign in the step's target status -> succeeded; still in a status the step
+        starts from -> failed; anything else -> unknown, and the campaign stays blocked."""
+        pending = await self.store.unresolved_intents()
+        if not pending:
+            return
+        db_now = await self.store.db_now()
+        for intent in pending:
+            if intent.state == IntentState.OPEN and self._orphaned(intent):
+                await self._record(
+                    intent.id,
+                    outcome=Outcome.UNKNOWN,
+                    http_status=None,
+                    request_id=None,
+                    error=f"opened by {intent.owner}, whose lease ended before it recorded an "
+                    "outcome: unknown until re-read after the grace",
+                )
+                intent = replace(intent, state=IntentState.UNKNOWN)
+            if (
+                intent.opened_db_at is not None
+                and db_now < intent.opened_db_at + self.options.grace
+            ):
+                left = (intent.opened_db_at + self.options.grace - db_now).total_seconds()
+                log.info(
+                    "intent %s (%s %s, opened by %s) is left for %.1fs more before re-reading",
+                    intent.id,
+                    intent.step.value,
+                    intent.campaign_id,
+                    intent.owner or "?",
+                    left,
+                )
+                continue
             try:
                 campaign = await self.client.get_campaign(intent.campaign_id)
             except ApiError as exc:
@@ -222,13 +334,42 @@ class Reconciler:
                     "cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc
                 )
                 continue
-            applied = campaign.status == intent.expected
-            await self.store.resolve_intent(
-                intent.id,
-                outcome=Outcome.SUCCEEDED if applied else Outcome.FAILED,
-                at=now,
-                error=f"resolved by re-reading: campaign is {campaign.status.value}",
+            await self._decide(intent, campaign, now)
+            self.progress.mark(self.clock.now())
+
+    def _orphaned(self, intent: OpenIntent) -> bool:
+        """Opened under another owner's lease, which has ended: this process holds it now.
+        Its owner may yet record the answer (by id, from unknown); never failed on sight."""
+        fence = self.options.fence
+        return fence is not None and intent.owner is not None and intent.owner != fence.owner
+
+    async def _decide(self, intent: OpenIntent, campaign: Campaign, now: datetime) -> None:
+        """Close (or mark unknown) one intent, by id, from its campaign re-read after grace."""
+        status = campaign.status.value
+        if campaign.status == intent.expected:
+            outcome, found = Outcome.SUCCEEDED, f"campaign is {status}"
+        elif campaign.status in TRANSITIONS[intent.step].sources:
+            outcome, found = (
+                Outcome.FAILED,
+                f"not applied (re-read after grace): campaign is {status}",
             )
+        else:
+            why = (
+                f"campaign is {status}, neither what {intent.step.value} leads to nor "
+                "starts from: the step may or may not have taken effect"
+            )
+            if intent.id not in self._undecided:  # said once per process, not every tick
+                self._undecided.add(intent.id)
+                log.warning("intent %s on %s stays unknown: %s", intent.id, campaign.id, why)
+            if intent.state == IntentState.OPEN:
+                await self._record(
+                    intent.id, outcome=Outcome.UNKNOWN, http_status=None, request_id=None, error=why
+                )
+            return
+        try:
+            await self.store.resolve_intent(intent.id, outcome=outcome, at=now, error=found)
+        except IntentNotOpen:  # its own process answered it meanwhile, by id: nothing to do
+            log.info("intent %s was closed by its own process meanwhile", intent.id)
 
     async def _execute(self, work: _Work) -> tuple[int, int]:
         tally = _Tally()
@@ -277,6 +418,7 @@ class Reconciler:
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
                     continue
             tally.sent += 1
+            self.progress.mark(self.clock.now())
             if outcome != Outcome.SUCCEEDED:
                 tally.failed += 1
             return outcome
@@ -311,12 +453,23 @@ class Reconciler:
 
     async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:
         # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
-        # between them: the rate slot was taken before.
-        intent_id = await self.store.open_intent(
-            tick, decision=decision, step=step, at=self.clock.now()
-        )
+        # between them: the rate slot was taken before. The INSERT itself checks the lease
+        # (the fence), and the PUT leaves within SEND_WINDOW of that check or not at all:
+        # the monotonic clock runs from before the INSERT, so the window is never longer.
+        # (CLOCK_MONOTONIC counts through a SIGSTOP: a frozen process sends nothing on waking.)
+        checked = time.monotonic()
         try:
-            result = await self.client.act(decision.campaign_id, step, slot=slot)
+            intent_id = await self.store.open_intent(
+                tick, decision=decision, step=step, at=self.clock.now(), fence=self.options.fence
+            )
+        except LeaseLost as exc:
+            raise _Halt(f"lost the lease: {exc}") from None
+        send_by = checked + self.options.send_window.total_seconds()
+        try:
+            result = await self.client.act(decision.campaign_id, step, slot=slot, send_by=send_by)
+        except NotSent as exc:
+            await self._close(intent_id, decision, step, Outcome.FAILED, exc)
+            raise _Halt(f"frozen between the lease check and the send: {exc}") from None
         except RateLimited as exc:
             await self._close(intent_id, decision, step, Outcome.FAILED, exc)
             raise
@@ -336,10 +489,9 @@ class Reconciler:
         # Accepted, but the answer names another status: kept in the audit row's error text.
         surprise = result.surprise
         await asyncio.shield(
-            self.store.record_outcome(
+            self._record(
                 intent_id,
                 outcome=Outcome.SUCCEEDED,
-                at=self.clock.now(),
                 http_status=result.http_status,
                 request_id=result.request_id,
                 error=surprise,
@@ -355,16 +507,41 @@ class Reconciler:
         error = _describe(exc)
         http_status = exc.http_status if isinstance(exc, ApiError) else None
         request_id = exc.request_id if isinstance(exc, ApiError) else None
-        await self.store.record_outcome(
-            intent_id,
-            outcome=outcome,
-            at=self.clock.now(),
-            http_status=http_status,
-            request_id=request_id,
-            error=error,
+        await self._record(
+            intent_id, outcome=outcome, http_status=http_status, request_id=request_id, error=error
         )
         self.metrics.steps.labels(action=step.value, outcome=outcome.value).inc()
         self._emit(decision, step, outcome, error)
+
+    async def _record(
+        self,
+        intent_id: int,
+        *,
+        outcome: Outcome,
+        http_status: int | None,
+        request_id: str | None,
+        error: str | None,
+    ) -> None:
+        """The answer to our own request, recorded on its intent by id. When the intent was
+        decided meanwhile (this process was frozen past its lease, and the next holder
+        re-read the campaign after the grace), that decision stands: say so, change nothing."""
+        try:
+            await self.store.record_outcome(
+                intent_id,
+                outcome=outcome,
+                at=self.clock.now(),
+                http_status=http_status,
+                request_id=request_id,
+                error=error,
+            )
+        except IntentNotOpen:
+            log.warning(
+                "intent %s was decided by another process meanwhile; our answer (%s%s) is "
+                "only logged",
+                intent_id,
+                outcome.value,
+                f": {error}" if error else "",
+            )
 
     async def _reread(self, campaign_id: str) -> None:
         """After a state conflict, observe the one campaign so the next plan starts from truth."""

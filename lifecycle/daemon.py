@@ -31,7 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle import web
 from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
-from lifecycle.cycle import Reconciler, StepEvent, TickOptions, TickReport
+from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import RulesError
 from lifecycle.instant import format_instant
 from lifecycle.lease import Lease
@@ -52,6 +52,8 @@ _NUDGE_DELAY = timedelta(seconds=2)
 # unknown (resolved by re-reading on the next start): exit well within 5 s.
 _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
+# `run --once` that could not act because another process holds the lease (README, Commands).
+EXIT_STANDBY = 3
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,13 @@ class TickJob:
     rules: RulesInForce
     scheduler: AsyncIOScheduler
     poll: timedelta  # real time, as LIFECYCLE_POLL_SECONDS says
+    # Webhooks bring a tick no sooner than this after the last one began (real time,
+    # LIFECYCLE_WEBHOOK_MIN_INTERVAL): a flood costs one list call per gap, not per 2 s.
+    webhook_gap: timedelta = timedelta(seconds=30)
+    started: datetime | None = None  # when the last run began (the scheduler's real time)
     _in_flight: asyncio.Task[None] | None = None
     _nudged: bool = False  # while a run is in flight: run again soon after it
+    _hinted: bool = False  # while a run is in flight: run again after the webhook gap
 
     def add(self) -> None:
         """The first tick runs at once; each run then sets when the next one does."""
@@ -153,7 +160,8 @@ class TickJob:
         """The job: one tick on the rules as saved, then the next run at the next poll, the
         plan's next wake-up or (when nudged meanwhile) soon, whichever comes first."""
         self._in_flight = asyncio.current_task()
-        self._nudged = False
+        self.started = self._wall_in(timedelta(0))
+        self._nudged = self._hinted = False
         try:
             await self.rules.refresh_off_loop()
             report = await tick_until_stopped(self.reconciler)
@@ -170,9 +178,28 @@ class TickJob:
         if self._in_flight is not None:
             self._nudged = True  # the tick in flight may have read the campaigns before it
             return
-        soon, job = self._wall_in(_NUDGE_DELAY), self.scheduler.get_job(_TICK_JOB)
-        if job.next_run_time is None or soon < job.next_run_time:  # never postpone it
-            job.modify(next_run_time=soon)
+        self._bring_forward(self._wall_in(_NUDGE_DELAY))
+
+    def hint(self, reason: str) -> None:
+        """A webhook's early tick: as `nudge`, but no sooner than `webhook_gap` after the
+        last run began, so a flood of callbacks leaves the API budget to the steps. SIGHUP
+        and rules edits `nudge`: the operator's own requests are never held back."""
+        if self.reconciler.stop.is_set():
+            return
+        log.debug("early tick hinted: %s", reason)
+        if self._in_flight is not None:
+            self._hinted = True
+            return
+        self._bring_forward(self._hinted_at())
+
+    def _hinted_at(self) -> datetime:
+        soon = self._wall_in(_NUDGE_DELAY)
+        return soon if self.started is None else max(soon, self.started + self.webhook_gap)
+
+    def _bring_forward(self, at: datetime) -> None:
+        job = self.scheduler.get_job(_TICK_JOB)
+        if job.next_run_time is None or at < job.next_run_time:  # never postpone it
+            job.modify(next_run_time=at)
 
     async def stopped(self) -> None:
         """Wait for the run in flight: once `stop` is set its tick ends within the grace."""
@@ -183,6 +210,8 @@ class TickJob:
         due = [self._wall_in(self.poll)]
         if self._nudged:
             due.append(self._wall_in(_NUDGE_DELAY))
+        if self._hinted:
+            due.append(self._hinted_at())
         if report.plan is not None and report.plan.next_wakeup is not None:
             due.append(self.reconciler.clock.to_wall(report.plan.next_wakeup + _WAKEUP_MARGIN))
         self.scheduler.get_job(_TICK_JOB).modify(next_run_time=min(due))
@@ -239,13 +268,19 @@ async def run_daemon(
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        client = await stack.enter_async_context(_client(settings, metrics, stop))
+        progress = Progress()
+        client = await stack.enter_async_context(
+            _client(settings, metrics, stop, _marks(progress, options.clock))
+        )
+        # Real seconds by the database's clock, whatever the speed of the daemon's clock.
         lease = Lease.for_account(
             settings.exotel_account_sid,
             store=store,
-            ttl=timedelta(seconds=max(3 * settings.poll_seconds, 60)) * options.clock.speed,
-            clock=options.clock,
+            instance=settings.instance,
+            ttl=settings.lease_ttl,
+            bound=settings.send_bound,
             metrics=metrics,
+            zone=rules.current.timezone,
         )
         stack.push_async_callback(lease.release)
         reconciler = Reconciler(
@@ -256,15 +291,19 @@ async def run_daemon(
             options=TickOptions(
                 dry_run=options.dry_run or settings.dry_run,
                 may_act=lease.hold,
+                leader=lease.leader,
+                fence=lease.fence,
+                grace=settings.unknown_grace,
                 on_step=options.on_step,
             ),
             metrics=metrics,
             stop=stop,
+            progress=progress,
         )
         if options.install_signal_handlers:
             _install_signals(stack, stop)
         if options.once:
-            return await _once(reconciler)
+            return await _once(reconciler, lease)
         await _serve(stack, settings, options, reconciler, rules)
     log.info("stopped cleanly")
     return 0
@@ -278,7 +317,13 @@ async def _serve(
     rules: RulesInForce,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    ticks = TickJob(reconciler, rules, scheduler, poll=timedelta(seconds=settings.poll_seconds))
+    ticks = TickJob(
+        reconciler,
+        rules,
+        scheduler,
+        poll=timedelta(seconds=settings.poll_seconds),
+        webhook_gap=timedelta(seconds=settings.webhook_gap),
+    )
     ticks.add()
     scheduler.add_job(
         _watch_rules,
@@ -297,10 +342,18 @@ async def _serve(
             reconciler=reconciler,
             clock=options.clock,
             poll_seconds=settings.poll_seconds,
-            nudge=ticks.nudge,
+            nudge=ticks.hint,
             started_at=options.clock.now(),
+            token=settings.webhook_token.get_secret_value(),
+            body_timeout=settings.http_idle_timeout,
         )
-        runner = await web.start(state, settings.http_host, settings.http_port)
+        listen = web.Listen(
+            settings.http_host,
+            settings.http_port,
+            max_connections=settings.http_max_connections,
+            idle_timeout=settings.http_idle_timeout,
+        )
+        runner = await web.start(state, listen)
         stack.push_async_callback(runner.cleanup)
     scheduler.start()
     log.info(
@@ -335,15 +388,19 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
         log.info("retention: removed %d rows older than %s", removed, older)
 
 
-async def _once(reconciler: Reconciler) -> int:
-    """`run --once`: one tick, stopped as the daemon's are. Exit 1 when the tick failed; 0
-    when it worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
+async def _once(reconciler: Reconciler, lease: Lease) -> int:
+    """`run --once`: one tick, stopped as the daemon's are. Exit 1 when the tick failed;
+    EXIT_STANDBY when another process holds the lease (it says who, and until when); 0 when
+    it worked, or when SIGTERM/SIGINT stopped it (what was left waits for the next run)."""
     report = await tick_until_stopped(reconciler)
     if report is None:
         log.info("stopped with the tick cut short; its step in flight is recorded unknown")
         return 0
-    if report.standby:
-        log.warning("another lifecycle process is acting for this account: nothing done")
+    if report.standby and not reconciler.stop.is_set():
+        if lease.last is None:  # hold() logged why: the database did not answer
+            return 1
+        log.error("nothing done: %s", lease.describe(lease.last))
+        return EXIT_STANDBY
     if reconciler.stop.is_set():  # asked to stop: a tick cut short is no failure of the run
         log.info("stopped cleanly; what was left waits for the next run")
         return 0
@@ -369,8 +426,25 @@ def _on_sighup(stack: AsyncExitStack, handler: Callable[[], None]) -> None:
     stack.callback(loop.remove_signal_handler, signal.SIGHUP)
 
 
-def _client(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> ExotelClient:
+def _marks(progress: Progress, clock: Clock) -> Callable[[RequestOutcome], None]:
+    """Each answered request is progress of the tick: a long list read page by page under
+    the rate limit stays ready while the pages come."""
+
+    def mark(outcome: RequestOutcome) -> None:
+        if outcome.http_status is not None and outcome.http_status < 300:
+            progress.mark(clock.now())
+
+    return mark
+
+
+def _client(
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    on_answer: Callable[[RequestOutcome], None],
+) -> ExotelClient:
     def observe(outcome: RequestOutcome) -> None:
+        on_answer(outcome)
         code = str(outcome.http_status or 0)
         metrics.api_requests.labels(endpoint=outcome.endpoint, code=code).inc()
         metrics.api_seconds.labels(endpoint=outcome.endpoint).observe(outcome.seconds)

@@ -95,6 +95,11 @@ class OutcomeUnknown(ApiError):
     """A mutating call was sent and no answer came back: the campaign must be re-read."""
 
 
+class NotSent(ApiError):
+    """A mutating call was held back before it left, because its time to leave had passed
+    (the process was frozen or starved between the intent and the send): not applied."""
+
+
 class ActionRejected(ApiError):
     """A mutating call was refused (4xx, or a per-item error inside a 2xx)."""
 

@@ -1,10 +1,15 @@
 """The leader lease: among daemons sharing one database, one acts for an account at a time.
 
-The lease is a row in the store, taken or renewed in one statement and held for `ttl`
-past each renewal. The daemon asks `hold()` before each tick and again before each step
-(through `cycle.TickOptions.may_act`), so a tick that runs long (a rate-limited burst)
-never outlives its lease; a standby takes over when the holder releases it on the way out
-or, when the holder dies, once it expires.
+The lease is a row in the store, taken or renewed in one statement by the database's clock
+and held for `ttl` past each renewal. The daemon asks `hold()` before each tick and again
+before each step (through `cycle.TickOptions.may_act`), and every intent is written only if
+the lease is held for `bound` more, in the INSERT itself (`fence`): a process that lost the
+lease, however long it was frozen, writes no intent and so sends nothing.
+
+The owner is `host:instance` (LIFECYCLE_INSTANCE), the same across restarts; the row also
+records the process holding it (`Incarnation`). A restarted daemon resumes its own lease at
+once when the recorded process is provably dead on this host, and refuses to act while it
+is alive: two processes with one instance name never both act.
 """
 
 from __future__ import annotations
@@ -13,15 +18,68 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta, tzinfo
+from pathlib import Path
 
-from lifecycle.clock import Clock
 from lifecycle.errors import StoreUnavailable
+from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
-from lifecycle.store import Store
+from lifecycle.store import LeaseFence, LeaseRow, Store
 
 log = logging.getLogger("lifecycle.lease")
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Incarnation:
+    """One run of the daemon, told apart from any other that ever had its pid: the pid, its
+    start time (clock ticks after boot), the boot id, the pid namespace, and a random token
+    for each run within one process (tests start several). Outside Linux the start, boot and
+    namespace are empty, and no process is ever provably dead (the lease expires instead)."""
+
+    pid: int
+    start: str
+    boot: str
+    namespace: str
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @classmethod
+    def current(cls, proc: Path = _PROC) -> Incarnation:
+        pid = os.getpid()
+        boot = _read(proc / "sys/kernel/random/boot_id")
+        return cls(pid, _start_time(proc, pid), boot, _ns(proc))
+
+    @classmethod
+    def parse(cls, text: str | None) -> Incarnation | None:
+        """The incarnation written by `__str__`; None for anything else (older rows)."""
+        fields = dict(part.split("=", 1) for part in (text or "").split() if "=" in part)
+        try:
+            pid = int(fields["pid"])
+            return cls(pid, fields["start"], fields["boot"], fields["ns"], fields["run"])
+        except (KeyError, ValueError):
+            return None
+
+    def __str__(self) -> str:
+        return (
+            f"pid={self.pid} start={self.start} boot={self.boot} ns={self.namespace} run={self.run}"
+        )
+
+    def is_dead(self, here: Incarnation, proc: Path = _PROC) -> bool:
+        """Provably gone, as seen from process `here`: same boot and pid namespace (so its
+        pid means the same process here), and that pid is absent or started at another time.
+        Anything not provable (another host or container, no /proc) is False."""
+        if not (here.boot and here.namespace and self.start):
+            return False
+        if (self.boot, self.namespace) != (here.boot, here.namespace):
+            return False
+        return _start_time(proc, self.pid) != self.start
+
+
+def owner_id(instance: str) -> str:
+    """Who holds the lease, as an operator reads it: stable across restarts of one instance."""
+    return f"{socket.gethostname()}:{instance}"
 
 
 @dataclass
@@ -32,39 +90,157 @@ class Lease:
     name: str
     owner: str
     ttl: timedelta
-    clock: Clock
+    bound: timedelta  # the longest a request may live after its intent's check
     metrics: Metrics
+    zone: tzinfo  # for the times in log lines: the rules' zone
+    incarnation: Incarnation = field(default_factory=Incarnation.current)
+    last: LeaseRow | None = None  # the lease as last read, for saying who holds it
+    _leading: bool | None = None  # None until the first hold(): log changes only
 
     @classmethod
     def for_account(
-        cls, account_sid: str, *, store: Store, ttl: timedelta, clock: Clock, metrics: Metrics
+        cls,
+        account_sid: str,
+        *,
+        store: Store,
+        instance: str,
+        ttl: timedelta,
+        bound: timedelta,
+        metrics: Metrics,
+        zone: tzinfo,
     ) -> Lease:
-        """The lease on acting for one Exotel account, owned by this process."""
-        return cls(store, f"tick:{account_sid}", _owner_id(), ttl, clock, metrics)
+        """The lease on acting for one Exotel account, owned by this host and instance."""
+        return cls(store, f"tick:{account_sid}", owner_id(instance), ttl, bound, metrics, zone)
+
+    @property
+    def fence(self) -> LeaseFence:
+        """What every intent's INSERT checks: this lease, ours for `bound` more."""
+        return LeaseFence(self.name, self.owner, str(self.incarnation), self.bound)
 
     async def hold(self) -> bool:
-        """Take or renew the lease now: True while this process may act."""
+        """Take or renew the lease now: True while this process may act, False while another
+        owner leads. StoreUnavailable when the database does not answer: that is no standby,
+        and the caller (the tick) reports it as such."""
         try:
-            held = await self.store.acquire_lease(
-                name=self.name, owner=self.owner, at=self.clock.now(), ttl=self.ttl
-            )
-        except StoreUnavailable as exc:
-            log.error("cannot reach the database for the leader lease: %s", exc)
-            held = False
-        self.metrics.leader.set(1 if held else 0)
-        if not held:
-            log.info("another lifecycle process holds the lease %s; standing by", self.name)
+            before = self.last if self._leading else await self.store.lease(self.name)
+            row = await self._take()
+        except StoreUnavailable:
+            # No standby: the tick reports the outage (once). Whether this process leads is
+            # unknown until the database answers again, and then said again.
+            self._leading = None
+            self.metrics.leader.set(0)
+            raise
+        self.last = row
+        held = row.held_by(self.owner, str(self.incarnation))
+        if held and not self._leading:
+            self._say_leading(before)
+        elif not held and self._leading is not False:
+            log.warning("standing by: %s", self.describe(row))
+        self._set(held)
         return held
+
+    def leader(self) -> str | None:
+        """Who holds the lease and until when, as it last answered, when it is not this
+        process: for readiness. None while this process leads or before any answer."""
+        if self.last is None or self._leading is not False:
+            return None
+        return self.describe(self.last)
+
+    async def _take(self) -> LeaseRow:
+        mine = str(self.incarnation)
+        row = await self.store.acquire_lease(
+            name=self.name, owner=self.owner, incarnation=mine, ttl=self.ttl
+        )
+        if row.owner != self.owner or row.incarnation == mine or row.expires_at <= row.db_now:
+            return row
+        # Our owner id, another process: a restart of this instance, or a second copy.
+        twin = Incarnation.parse(row.incarnation)
+        if twin is None or not twin.is_dead(self.incarnation):
+            return row
+        return await self.store.acquire_lease(
+            name=self.name,
+            owner=self.owner,
+            incarnation=mine,
+            ttl=self.ttl,
+            replacing=row.incarnation,
+        )
+
+    def describe(self, row: LeaseRow) -> str:
+        """Who holds the lease and until when, by the database's clock, for logs and CLI."""
+        until = format_instant(row.expires_at, self.zone)
+        if row.owner != self.owner:
+            return f"{row.owner} holds lease {self.name} until {until}"
+        twin = Incarnation.parse(row.incarnation)
+        here = self.incarnation
+        if (
+            twin is not None
+            and here.boot
+            and (twin.boot, twin.namespace) == (here.boot, here.namespace)
+        ):
+            return (
+                f"another process with instance {self.owner} is running as pid {twin.pid} and "
+                f"holds lease {self.name} until {until}"
+            )
+        # Another boot, another container (pid namespace), or no /proc: nothing is provable.
+        return (
+            f"an earlier process of instance {self.owner}, which cannot be seen from here "
+            f"(another boot or container), holds lease {self.name} until {until}; "
+            "it is waited out"
+        )
+
+    def _say_leading(self, before: LeaseRow | None) -> None:
+        mine = str(self.incarnation)
+        if before is None or (before.owner, before.incarnation) == (self.owner, mine):
+            log.info("took the lease %s (until %s)", self.name, self._until())
+        elif before.owner == self.owner:
+            old = Incarnation.parse(before.incarnation)
+            log.warning(
+                "resumed the lease %s of instance %s at once: its last process (pid %s) is gone",
+                self.name,
+                self.owner,
+                old.pid if old else "?",
+            )
+        else:
+            expired = format_instant(before.expires_at, self.zone)
+            log.warning(
+                "took over the lease %s from %s (expired at %s)", self.name, before.owner, expired
+            )
+
+    def _until(self) -> str:
+        return format_instant(self.last.expires_at, self.zone) if self.last else "?"
+
+    def _set(self, held: bool) -> None:
+        self._leading = held
+        self.metrics.leader.set(1 if held else 0)
 
     async def release(self) -> None:
         """Give the lease up on the way out, so a standby takes over without waiting."""
         try:
-            await self.store.release_lease(name=self.name, owner=self.owner)
+            await self.store.release_lease(
+                name=self.name, owner=self.owner, incarnation=str(self.incarnation)
+            )
         except StoreUnavailable as exc:
             log.warning("could not release the lease (it expires by itself): %s", exc)
-        self.metrics.leader.set(0)
+        self._set(False)
 
 
-def _owner_id() -> str:
-    """Who holds the lease, as an operator reads it; unique even for two runs in one process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _start_time(proc: Path, pid: int) -> str:
+    """Field 22 of /proc/PID/stat, the start time; "" when there is no such process. The
+    command name (field 2) may hold spaces and parentheses: count from the last ')'."""
+    stat = _read(proc / str(pid) / "stat")
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _ns(proc: Path) -> str:
+    try:
+        return os.readlink(proc / "self/ns/pid")
+    except OSError:
+        return ""

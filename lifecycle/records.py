@@ -7,7 +7,7 @@ CLI) loads no SQLAlchemy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,11 @@ class IntentConflict(LifecycleError):
 
 class IntentNotOpen(LifecycleError):
     """No open or unknown intent has that id: it was closed already, or never existed."""
+
+
+class LeaseLost(LifecycleError):
+    """The intent was not written: this process does not hold the lease (or not for long
+    enough to send a request and see it end). Nothing was sent."""
 
 
 class IntentState(StrEnum):
@@ -59,6 +64,37 @@ class OpenIntent:
     expected: Status  # the status the campaign has if the step took effect
     created_at: datetime
     state: IntentState  # OPEN or UNKNOWN
+    owner: str | None = None  # the lease holder that opened it (None: before revision 0002)
+    opened_db_at: datetime | None = None  # the database clock then (None: no grace known)
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """A lease as the database holds it, read with the database's clock (`db_now`)."""
+
+    name: str
+    owner: str
+    incarnation: str | None
+    renewed_at: datetime
+    expires_at: datetime
+    db_now: datetime
+
+    def held_by(self, owner: str, incarnation: str) -> bool:
+        """Whether this owner and incarnation hold it now, by the database's clock."""
+        mine = self.owner == owner and self.incarnation == incarnation
+        return mine and self.expires_at > self.db_now
+
+
+@dataclass(frozen=True)
+class LeaseFence:
+    """What opening an intent proves in the same statement: lease `name` is held by `owner`
+    (process `incarnation`) until at least `bound` past the database's clock, so a request
+    sent now has ended, on our side, before anyone else may act."""
+
+    name: str
+    owner: str
+    incarnation: str
+    bound: timedelta
 
 
 @dataclass(frozen=True)
@@ -78,6 +114,8 @@ class AuditRow:
     reason: str
     ruleset: str
     mode: Mode | None
+    intent_id: int | None = None
+    owner: str | None = None  # the lease holder that opened the intent (None: none, or older)
 
     def to_json(self) -> dict[str, Any]:
         """The `lifecycle audit --json` object for this row."""
@@ -94,6 +132,8 @@ class AuditRow:
             "ruleset": self.ruleset,
             "reason": self.reason,
             "mode": self.mode.value if self.mode else None,
+            "intent_id": self.intent_id,
+            "owner": self.owner,
         }
 
 

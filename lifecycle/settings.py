@@ -7,6 +7,8 @@ A secret may also be given as a file path in `<NAME>_FILE` (Docker/systemd crede
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +17,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.errors import ConfigError
 
-_SECRET_FILE_VARS = ("EXOTEL_API_KEY", "EXOTEL_API_TOKEN", "LIFECYCLE_DATABASE_URL")
+_SECRET_FILE_VARS = (
+    "EXOTEL_API_KEY",
+    "EXOTEL_API_TOKEN",
+    "LIFECYCLE_DATABASE_URL",
+    "LIFECYCLE_WEBHOOK_TOKEN",
+)
+
+# The bound on a request's life after its intent's lease check (README, Deploy): the most
+# time from the fenced INSERT to handing the request to the HTTP client (checked on the
+# monotonic clock just before sending; past it the step is not sent) ...
+SEND_WINDOW = timedelta(seconds=2)
+# ... plus LIFECYCLE_HTTP_TIMEOUT (total, connect included), plus this much slack for the
+# commit and for clocks: the database's and the host's monotonic clock run at one rate, not
+# at one reading, and neither is compared with the other.
+BOUND_SLACK = timedelta(seconds=1)
+# A lease must outlast the bound by this much: it is renewed before each step, and the
+# fenced INSERT of that step (a few queries later) must still find bound + this left.
+LEASE_HEADROOM = timedelta(seconds=5)
+_INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
 class Settings(BaseSettings):
@@ -32,8 +52,14 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=60.0, gt=0, alias="LIFECYCLE_POLL_SECONDS")
     api_rate_per_minute: float = Field(default=30.0, gt=0, alias="LIFECYCLE_API_RATE_PER_MINUTE")
     http: str = Field(default="127.0.0.1:8787", alias="LIFECYCLE_HTTP")
+    http_max_connections: int = Field(default=128, ge=1, alias="LIFECYCLE_HTTP_MAX_CONNECTIONS")
+    http_idle_timeout: float = Field(default=10.0, gt=0, alias="LIFECYCLE_HTTP_IDLE_TIMEOUT")
+    webhook_token: SecretStr = Field(default=SecretStr(""), alias="LIFECYCLE_WEBHOOK_TOKEN")
+    webhook_min_interval: float = Field(default=30.0, ge=0, alias="LIFECYCLE_WEBHOOK_MIN_INTERVAL")
     dry_run: bool = Field(default=False, alias="LIFECYCLE_DRY_RUN")
     http_timeout_seconds: float = Field(default=30.0, gt=0, alias="LIFECYCLE_HTTP_TIMEOUT")
+    lease_seconds: float | None = Field(default=None, gt=0, alias="LIFECYCLE_LEASE_SECONDS")
+    instance: str = Field(default="default", alias="LIFECYCLE_INSTANCE")
     retention_days: int = Field(default=90, ge=1, alias="LIFECYCLE_RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LIFECYCLE_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="LIFECYCLE_LOG_FORMAT")
@@ -57,11 +83,53 @@ class Settings(BaseSettings):
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8787")
         return value
 
+    @field_validator("instance")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not _INSTANCE.fullmatch(value):
+            raise ValueError(
+                "must be a short plain name: letters, digits, '.', '_' or '-', at most 40"
+            )
+        return value
+
     @model_validator(mode="after")
     def _sid_is_path_safe(self) -> Settings:
         if self.exotel_account_sid and not self.exotel_account_sid.replace("-", "").isalnum():
             raise ValueError("EXOTEL_ACCOUNT_SID must be letters, digits and dashes")
         return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        least = self.send_bound + LEASE_HEADROOM
+        if self.lease_seconds is not None and timedelta(seconds=self.lease_seconds) < least:
+            raise ValueError(
+                f"LIFECYCLE_LEASE_SECONDS ({self.lease_seconds:g}) must be at least "
+                f"LIFECYCLE_HTTP_TIMEOUT ({self.http_timeout_seconds:g}) + "
+                f"{(least - timedelta(seconds=self.http_timeout_seconds)).total_seconds():g} = "
+                f"{least.total_seconds():g} seconds: a request may live that long after the "
+                "lease check that allowed it (README, Deploy)"
+            )
+        return self
+
+    @property
+    def send_bound(self) -> timedelta:
+        """The longest a request may live after the lease check of its intent."""
+        return SEND_WINDOW + timedelta(seconds=self.http_timeout_seconds) + BOUND_SLACK
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        """LIFECYCLE_LEASE_SECONDS, or 3 polls, at least a minute and bound + headroom."""
+        if self.lease_seconds is not None:
+            return timedelta(seconds=self.lease_seconds)
+        polls = timedelta(seconds=max(3 * self.poll_seconds, 60))
+        return max(polls, self.send_bound + LEASE_HEADROOM)
+
+    @property
+    def unknown_grace(self) -> timedelta:
+        """How long an unresolved intent is left alone before re-reading decides it: twice
+        the bound, for a request held up on the wire or in the server's queue past our
+        timeout (seen: delivered 2x the timeout after it was sent)."""
+        return 2 * self.send_bound
 
     @property
     def http_host(self) -> str:
@@ -70,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def http_port(self) -> int:
         return int(self.http.rpartition(":")[2])
+
+    @property
+    def webhook_gap(self) -> float:
+        """Seconds between early ticks that webhooks bring: never more than the poll."""
+        return min(self.webhook_min_interval, self.poll_seconds)
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming every missing credential variable."""

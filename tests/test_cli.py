@@ -502,3 +502,32 @@ def test_unreadable_rules_are_an_error_not_a_silent_utc(args: list[str], tmp_pat
         f"{missing}:1:1: cannot read rules file: No such file or directory",
     ]
     assert done.stdout == ""
+
+
+def test_run_once_under_another_owners_lease_exits_3_naming_holder_and_expiry(
+    live: LiveSim, env: dict[str, str]
+) -> None:
+    assert lifecycle("db", "upgrade", env=env).returncode == 0
+
+    async def taken_elsewhere() -> datetime:
+        store = await Store.connect(env["LIFECYCLE_DATABASE_URL"])
+        try:
+            lease = await store.acquire_lease(
+                name=f"tick:{live.sim.config.account_sid}",
+                owner="other-host:blue",
+                incarnation="pid=1",
+                ttl=timedelta(minutes=10),
+            )
+        finally:
+            await store.close()
+        return lease.expires_at
+
+    until = asyncio.run(taken_elsewhere())
+
+    done = lifecycle("run", "--once", env=env)
+
+    assert done.returncode == 3, done.stderr
+    shown = until.astimezone(MUMBAI).isoformat(timespec="seconds")  # the rules' zone
+    said = f"nothing done: other-host:blue holds lease tick:{live.sim.config.account_sid} until"
+    assert said in done.stderr and shown in done.stderr
+    assert live.puts() == []

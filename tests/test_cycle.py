@@ -25,6 +25,7 @@ from lifecycle.model import Action, Campaign, Decision, Mode, Outcome, Status
 from lifecycle.rules import load_rules
 from lifecycle.simulator import Fault, Simulator
 from lifecycle.store import IntentState, Store
+from tests.fixtures.db import expire_lease
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
 IST = RULES.timezone
@@ -348,14 +349,14 @@ async def test_only_the_lease_holder_acts(
     sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
     sim_clock: FixedClock,
 ) -> None:  # fmt: skip
-    def daemon(owner: str) -> Reconciler:
-        lease = Lease(store, "tick:acme1", owner, timedelta(minutes=3), sim_clock, Metrics())
+    def daemon(instance: str) -> Reconciler:
+        lease = leased(store, instance)
         return Reconciler(
             client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
-            options=TickOptions(may_act=lease.hold),
+            options=TickOptions(may_act=lease.hold, fence=lease.fence),
         )  # fmt: skip
 
-    first, second = daemon("host-a:1"), daemon("host-b:2")
+    first, second = daemon("a"), daemon("b")
     assert (await second.tick()).ok
     standby = await first.tick()
     assert standby.standby and standby.sent == 0
@@ -364,6 +365,14 @@ async def test_only_the_lease_holder_acts(
 
 async def _no_sleep(_: float) -> None:
     return None
+
+
+def leased(store: Store, instance: str) -> Lease:
+    """The lease of a daemon with LIFECYCLE_INSTANCE=`instance` on this host."""
+    return Lease.for_account(
+        "acme1", store=store, instance=instance, ttl=timedelta(minutes=3),
+        bound=timedelta(seconds=5), metrics=Metrics(), zone=IST,
+    )  # fmt: skip
 
 
 async def test_a_campaign_resumed_and_repaused_by_hand_is_not_resumed_by_a_rule(
@@ -419,12 +428,11 @@ async def test_other_readings_of_the_api_docs_give_the_same_outcome(
 
 async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
     sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
-    sim_clock: FixedClock,
+    sim_clock: FixedClock, db_url: str,
 ) -> None:  # fmt: skip
     sim.inject(Fault(kind="latency", method="PUT", seconds=0.3))
-    # A lease that lapses at once: as if this tick had run on far past its lease.
-    lease = Lease(store, "tick:acme1", "host-a:1", timedelta(0), sim_clock, Metrics())
-    options = TickOptions(may_act=lease.hold)
+    lease = leased(store, "a")
+    options = TickOptions(may_act=lease.hold, fence=lease.fence)
     slow = Reconciler(
         client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
         options=options,
@@ -434,9 +442,9 @@ async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
         if await store.unresolved_intents():
             break
         await asyncio.sleep(0.01)
-    assert await store.acquire_lease(
-        name="tick:acme1", owner="host-b:2", at=sim_clock.now(), ttl=timedelta(minutes=3)
-    )
+    # As if this tick had run on far past its lease: it lapsed, and a standby took it.
+    await expire_lease(db_url, lease.name)
+    assert await leased(store, "b").hold()
 
     report = await tick
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import shutil
+import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle.client import ExotelClient
 from lifecycle.clock import Clock, FixedClock
 from lifecycle.cycle import Reconciler
-from lifecycle.daemon import DaemonOptions, RulesInForce, TickJob, run_daemon
+from lifecycle.daemon import EXIT_STANDBY, DaemonOptions, RulesInForce, TickJob, run_daemon
 from lifecycle.errors import RulesError, SchemaOutdated
 from lifecycle.metrics import Metrics
 from lifecycle.model import Outcome, Status
@@ -31,6 +34,10 @@ from tests.test_rules_poison import poisoned
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
 RULES = load_rules(RULES_FILE)
+
+
+# Webhooks may bring an early tick 2 s after the first of a burst, not 30 s after the last.
+NO_GAP = {"LIFECYCLE_WEBHOOK_MIN_INTERVAL": 0}
 
 
 def free_port() -> int:
@@ -70,7 +77,7 @@ async def serving(settings: Settings, clock: Clock, **options: Any) -> AsyncIter
     """The daemon running beside the test; yields its HTTP base URL. Leaving the block
     stops it the way SIGTERM does and checks that it exited 0."""
     stop = asyncio.Event()
-    chosen = DaemonOptions(clock=clock, install_signal_handlers=False, **options)
+    chosen = DaemonOptions(**{"clock": clock, "install_signal_handlers": False, **options})
     daemon = asyncio.create_task(run_daemon(settings, chosen, stop))
     try:
         yield f"http://{settings.http}"
@@ -126,7 +133,7 @@ async def test_http_endpoints_and_webhook(
 ) -> None:
     running_campaign(sim)
     async with (
-        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        serving(settings_for(sim, sim_url, db, **NO_GAP), sim_clock) as base,
         aiohttp.ClientSession() as http,
     ):
         await until(lambda: _ready(http, base))
@@ -186,7 +193,7 @@ async def test_a_webhook_during_a_tick_brings_another_tick_after_it(
     sim.inject(Fault(kind="latency", method="GET", seconds=1.0))
     form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
     async with (
-        serving(settings_for(sim, sim_url, db), sim_clock) as base,
+        serving(settings_for(sim, sim_url, db, **NO_GAP), sim_clock) as base,
         aiohttp.ClientSession() as http,
     ):
         await until(lambda: _no_faults(sim))  # the first tick's list is in flight
@@ -393,8 +400,94 @@ async def test_one_process_acts_per_account_and_the_lease_is_released_on_stop(
     ):
         await until(lambda: _ready(http, base))
         late = running_campaign(sim)  # appears after the daemon's tick
-        assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
-        assert sim.campaign(late).status == Status.IN_PROGRESS  # the daemon holds the lease
+        # the daemon holds the lease: a second run of its instance refuses, and says so
+        assert await run_daemon(settings_for(sim, sim_url, db), once) == EXIT_STANDBY
+        assert sim.campaign(late).status == Status.IN_PROGRESS
 
     assert await run_daemon(settings_for(sim, sim_url, db), once) == 0
     assert sim.campaign(late).status == Status.PAUSED  # released on stop: no wait for expiry
+
+
+async def test_sighup_during_a_tick_brings_a_tick_on_the_new_rules_right_after_it(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(RULES_FILE, rules)
+    campaign = running_campaign(sim)
+    settings = settings_for(sim, sim_url, db, rules=rules)
+    # Polling is hourly and the file watcher too: only SIGHUP can bring the edit in soon.
+    options = {"rules_watch_seconds": 3600, "install_signal_handlers": True}
+    async with (
+        serving(settings, sim_clock, **options) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        assert sim.campaign(campaign).status == Status.PAUSED  # Friday 19:00: closed
+        sim.inject(Fault(kind="latency", method="GET", seconds=1.0))
+        os.kill(os.getpid(), signal.SIGHUP)  # an early tick, on the rules as they are
+        await until(lambda: _no_faults(sim))  # its list is in flight: its rules were read
+        rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
+        os.kill(os.getpid(), signal.SIGHUP)
+        # The tick in flight acts on the old rules; the SIGHUP brings another right after it
+        # (the nudge delay, 2 s), which resumes the campaign: open until 21:00 now.
+        await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
+        new = await _ruleset(http, base)
+    store = await Store.connect(db)
+    try:
+        resumed = [r for r in await store.audit() if r.step == "resume"]
+        assert resumed and {r.ruleset for r in resumed} == {new}
+    finally:
+        await store.close()
+
+
+async def test_webhooks_bring_a_tick_no_sooner_than_the_gap_after_the_last_one_began(
+    client: ExotelClient, db: str, sim_clock: FixedClock
+) -> None:
+    store = await Store.connect(db)
+    reconciler = Reconciler(client=client, store=store, ruleset=lambda: RULES, clock=sim_clock)
+    scheduler = AsyncIOScheduler(timezone=UTC)  # not started: the test looks at the job only
+    gap = timedelta(seconds=30)
+    rules = RulesInForce(RULES_FILE, Metrics())
+    ticks = TickJob(reconciler, rules, scheduler, timedelta(hours=1), webhook_gap=gap)
+    ticks.add()
+    job = scheduler.get_job("tick")
+    try:
+        await ticks.run()  # one tick; the next at the poll
+        assert ticks.started is not None
+        for n in range(500):
+            ticks.hint(f"callback {n}")
+        assert job.next_run_time == ticks.started + gap
+        ticks.nudge("SIGHUP")  # the operator's own request: soon, whatever the webhooks did
+        assert job.next_run_time < ticks.started + timedelta(seconds=5)
+    finally:
+        await store.close()
+
+
+async def test_a_flood_of_webhooks_costs_no_list_call_before_the_gap_and_one_log_line(
+    sim: Simulator, sim_url: str, sim_clock: FixedClock, db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lifecycle.web")
+    form = {"CampaignSid": "491dd6c97d64475ba0ce346a18530ce5", "Status": "Completed"}
+    settings = settings_for(sim, sim_url, db, LIFECYCLE_WEBHOOK_MIN_INTERVAL=60)
+    async with (
+        serving(settings, sim_clock) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        await until(lambda: _ready(http, base))
+        assert _lists(sim) == 1
+
+        async def post() -> int:
+            async with http.post(f"{base}/webhooks/exotel", data=form) as r:
+                return r.status
+
+        for _ in range(10):
+            assert set(await asyncio.gather(*(post() for _ in range(50)))) == {202}
+        # Unthrottled, this flood brought a tick (a list call) 2 s after its first request.
+        await asyncio.sleep(3)
+        assert _lists(sim) == 1
+    accepted = [r for r in caplog.records if "early tick requested" in r.getMessage()]
+    assert len(accepted) == 1  # one INFO line per 30 s, not one per request
+
+
+def _lists(sim: Simulator) -> int:
+    return sum(1 for r in sim.requests if r.method == "GET" and r.path.endswith("/campaigns"))

@@ -92,3 +92,17 @@ def test_the_plan_shows_what_was_set_aside() -> None:
     text = plan_to_text(result, RULES.timezone)
     assert "  set aside odd 'odd': rules cannot be evaluated on it: OverflowError" in text
     assert plan_to_json(result, RULES.timezone)["set_aside"][0]["campaign_id"] == "odd"
+
+
+def test_a_campaign_whose_status_is_not_a_status_is_set_aside() -> None:
+    # Campaign.status is typed; a hand-made value (a snapshot, another caller) that is
+    # not a Status costs that campaign its plan, never the tick.
+    odd = Campaign(id="odd", name="odd", status="running")  # type: ignore[arg-type]
+
+    result = plan([odd, HEALTHY], RULES, History(), NOW)
+
+    assert [(s.campaign_id, s.reason) for s in result.set_aside] == [
+        ("odd", "rules cannot be evaluated on it: KeyError: 'running'")
+    ]
+    assert [d.campaign_id for d in result.decisions] == ["healthy"]
+    assert result.next_wakeup is not None

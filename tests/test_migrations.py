@@ -114,3 +114,40 @@ async def test_missing_migrations_folder_is_a_clear_error(
             await store.upgrade()
     finally:
         await store.close()
+
+
+async def test_0002_keeps_rows_written_before_it(db_url: str) -> None:
+    """Leases and intents from revision 0001 read back with no incarnation, no owner and no
+    opened time (so no grace: re-read at once, as before); and 0002 downgrades cleanly."""
+    await run_sync(db_url, lambda c: command.upgrade(alembic_config(c), "0001"))
+    at = "2026-11-27 13:30:00.000000"
+    await run_sync(
+        db_url,
+        lambda c: [
+            c.exec_driver_sql(statement)
+            for statement in (
+                "INSERT INTO leases (name, owner, renewed_at, expires_at) "
+                f"VALUES ('tick:acme1', 'host-a:1:abcd', '{at}', '{at}')",
+                "INSERT INTO ticks (id, started_at, ruleset, dry_run) "
+                f"VALUES (1, '{at}', 'sha256:x', false)",
+                "INSERT INTO intents (tick_id, campaign_id, campaign_name, rule, action, step, "
+                "mode, reason, ruleset, state, created_at) VALUES (1, 'c1', 'c1', 'r', 'pause', "
+                f"'pause', 'enforce', 'x', 'sha256:x', 'open', '{at}')",
+            )
+        ],
+    )
+    store = await Store.connect(db_url)
+    try:
+        await store.upgrade()
+        (intent,) = await store.unresolved_intents()
+        assert (intent.owner, intent.opened_db_at) == (None, None)
+        lease = await store.lease("tick:acme1")
+        assert lease is not None and (lease.owner, lease.incarnation) == ("host-a:1:abcd", None)
+        assert not lease.held_by("host-a:1:abcd", "")  # expired long ago by the db's clock
+    finally:
+        await store.close()
+    await run_sync(db_url, lambda c: command.downgrade(alembic_config(c), "0001"))
+    columns = await run_sync(
+        db_url, lambda c: {col["name"] for col in inspect(c).get_columns("intents")}
+    )
+    assert "owner" not in columns and "opened_db_at" not in columns

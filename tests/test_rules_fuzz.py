@@ -7,6 +7,8 @@ Every mutant must give a `Ruleset` or a `RulesError` whose problems name the fil
 line and a column, as `lifecycle check` and the daemon read it. The loader's last line
 (any unexpected exception becomes "… please report it") counts as a failure here: the
 fuzzer is there to find those. A crasher it once found is kept under tests/rules/fuzz/.
+Each mutant and each kept crasher must also cost less than `CHECK_BUDGET` function calls:
+"under 2 s", counted so that the test does not depend on the machine.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from lifecycle.errors import Problem, RulesError
 from lifecycle.rules import check_source, decode_rules
+from tests.fixtures.work import CHECK_BUDGET, calls_made, with_work
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = [
@@ -209,7 +213,11 @@ def mutants(path: Path) -> list[tuple[str, bytes]]:
     found.append(("too-large", text.encode() * (1024 * 1024 // len(text) + 1)))
     rule = "  - {name: r%d, match: {status: [paused]}, action: resume}\n"
     too_many = text + "".join(rule % i for i in range(1001))
-    found.append(("too-many-rules", too_many.encode()))  # a thousand are allowed, but lint slowly
+    found.append(("too-many-rules", too_many.encode()))
+    fight = "  - {name: f%d, match: {status: [%s], name_regex: '^f%d-'}, action: %s}\n"
+    sides = [("in-progress", "pause"), ("paused", "resume")]
+    fighting = "".join(fight % (i, *sides[i % 2][:1], i, sides[i % 2][1]) for i in range(990))
+    found.append(("a-thousand-fighting-rules", (text + fighting).encode()))  # allowed: linted
     return found
 
 
@@ -235,9 +243,11 @@ def is_located(problem: Problem, name: str) -> bool:
 def test_every_mutant_loads_or_is_located(path: Path) -> None:
     failures = []
     for i, (how, data) in enumerate(mutants(path)):
-        problems = problems_of(data, "rules.yaml")
-        if not all(is_located(p, "rules.yaml") for p in problems):
-            failures.append(f"#{i} {how}: {problems}")
+        found, work = with_work(partial(problems_of, data, "rules.yaml"))
+        if not all(is_located(p, "rules.yaml") for p in found):
+            failures.append(f"#{i} {how}: {found}")
+        if work >= CHECK_BUDGET:
+            failures.append(f"#{i} {how}: {work} calls, over the budget")
     assert failures == []
 
 
@@ -253,6 +263,12 @@ def test_kept_crashers_give_located_errors(path: Path) -> None:
     problems = problems_of(data, path.name)
     assert all(is_located(p, path.name) for p in problems), problems
     assert [f"{p.line}:{p.column}: {p.message}" for p in problems] == expected
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
+def test_kept_crashers_cost_bounded_work(path: Path) -> None:
+    data = path.read_bytes()
+    assert calls_made(lambda: problems_of(data, path.name)) < CHECK_BUDGET
 
 
 def test_some_crashers_are_kept() -> None:

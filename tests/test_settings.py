@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "LIFECYCLE_DATABASE_URL",
         "LIFECYCLE_POLL_SECONDS",
         "EXOTEL_API_TOKEN_FILE",
+        "LIFECYCLE_HTTP_TIMEOUT",
+        "LIFECYCLE_LEASE_SECONDS",
+        "LIFECYCLE_INSTANCE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -64,3 +68,36 @@ def test_secret_from_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     s = load_settings()
     assert s.exotel_api_token.get_secret_value() == "t0ken"
     assert "t0ken" not in repr(s)
+
+
+def test_the_lease_outlasts_the_longest_request_it_allows() -> None:
+    s = load_settings()
+    # bound = 2 s to hand the request over + the 30 s timeout + 1 s slack
+    assert s.send_bound == timedelta(seconds=33)
+    assert s.lease_ttl == timedelta(seconds=180)  # 3 polls, at least a minute
+    assert s.unknown_grace == timedelta(seconds=66)
+    assert s.instance == "default"
+    # a longer timeout stretches the default lease with it: bound + 5 s of headroom
+    assert load_settings(LIFECYCLE_POLL_SECONDS=10).lease_ttl == timedelta(seconds=60)
+    stretched = load_settings(LIFECYCLE_POLL_SECONDS=10, LIFECYCLE_HTTP_TIMEOUT=90)
+    assert stretched.lease_ttl == timedelta(seconds=98)
+    assert load_settings(LIFECYCLE_LEASE_SECONDS=38).lease_ttl == timedelta(seconds=38)
+
+
+def test_a_lease_shorter_than_a_request_may_live_is_refused_naming_both_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIFECYCLE_LEASE_SECONDS", "20")
+    monkeypatch.setenv("LIFECYCLE_HTTP_TIMEOUT", "30")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "LIFECYCLE_LEASE_SECONDS (20) must be at least LIFECYCLE_HTTP_TIMEOUT (30)" in message
+    assert "= 38 seconds" in message
+
+
+@pytest.mark.parametrize("name", ["", "a b", "../x", "x" * 41, "-lead", "näme"])
+def test_the_instance_is_a_short_plain_name(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("LIFECYCLE_INSTANCE", name)
+    with pytest.raises(ConfigError, match="LIFECYCLE_INSTANCE: must be a short plain name"):
+        load_settings()

@@ -26,6 +26,7 @@ from lifecycle.model import (
 from lifecycle.store import IntentConflict, IntentNotOpen, IntentState, Store, Tick
 from lifecycle.store.database import parse_url, safe_url
 from lifecycle.store.tables import status_history
+from tests.fixtures.db import expire_lease
 
 IST = timezone(timedelta(hours=5, minutes=30))
 RULESET = "sha256:abc"
@@ -437,6 +438,8 @@ async def test_audit_filters_order_and_json(store: Store, now: datetime) -> None
     assert len(await store.audit(limit=3)) == 3
     row = (await store.audit(limit=1))[0].to_json()
     assert set(row) == {
+        "intent_id",
+        "owner",
         "at",
         "campaign_id",
         "rule",
@@ -503,44 +506,69 @@ async def test_holds_add_replace_release_expire(store: Store, now: datetime) -> 
 # leases
 
 
-async def test_lease_excludes_others_until_expiry(store: Store, now: datetime) -> None:
+async def test_lease_excludes_others_until_expiry(store: Store, db_url: str) -> None:
     ttl = timedelta(minutes=2)
-    assert await store.acquire_lease(name="tick:A", owner="one", at=now, ttl=ttl)
-    assert not await store.acquire_lease(
-        name="tick:A", owner="two", at=now + timedelta(minutes=1), ttl=ttl
-    )
-    assert await store.acquire_lease(name="tick:B", owner="two", at=now, ttl=ttl)  # another name
-    assert await store.acquire_lease(
-        name="tick:A", owner="one", at=now + timedelta(minutes=1), ttl=ttl
-    )
-    # renewed to minute 3, so minute 2.5 is still taken
-    assert not await store.acquire_lease(
-        name="tick:A", owner="two", at=now + timedelta(minutes=2.5), ttl=ttl
-    )
-    assert await store.acquire_lease(
-        name="tick:A", owner="two", at=now + timedelta(minutes=3), ttl=ttl
-    )
-    assert not await store.acquire_lease(
-        name="tick:A", owner="one", at=now + timedelta(minutes=3), ttl=ttl
-    )
+    assert (
+        await store.acquire_lease(name="tick:A", owner="one", incarnation="1", ttl=ttl)
+    ).held_by("one", "1")
+    taken = await store.acquire_lease(name="tick:A", owner="two", incarnation="2", ttl=ttl)
+    assert not taken.held_by("two", "2") and taken.owner == "one"
+    other = await store.acquire_lease(name="tick:B", owner="two", incarnation="2", ttl=ttl)
+    assert other.held_by("two", "2")  # another name
+    renewed = await store.acquire_lease(name="tick:A", owner="one", incarnation="1", ttl=ttl)
+    assert renewed.held_by("one", "1")
+    # by the database's clock, in the statement: expiry is renewal + ttl
+    assert renewed.expires_at - renewed.renewed_at == ttl
+    assert renewed.renewed_at <= renewed.db_now < renewed.expires_at
+
+    await expire_lease(db_url, "tick:A")
+    assert (
+        await store.acquire_lease(name="tick:A", owner="two", incarnation="2", ttl=ttl)
+    ).held_by("two", "2")
+    lost = await store.acquire_lease(name="tick:A", owner="one", incarnation="1", ttl=ttl)
+    assert not lost.held_by("one", "1")
 
 
-async def test_lease_release(store: Store, now: datetime) -> None:
+async def test_lease_is_renewed_only_by_its_own_incarnation(store: Store) -> None:
     ttl = timedelta(minutes=2)
-    assert await store.acquire_lease(name="tick:A", owner="one", at=now, ttl=ttl)
-    await store.release_lease(name="tick:A", owner="two")  # not theirs: no effect
-    assert not await store.acquire_lease(name="tick:A", owner="two", at=now, ttl=ttl)
-    await store.release_lease(name="tick:A", owner="one")
-    assert await store.acquire_lease(name="tick:A", owner="two", at=now, ttl=ttl)
+    await store.acquire_lease(name="tick:A", owner="h:default", incarnation="pid=1", ttl=ttl)
+    twin = await store.acquire_lease(name="tick:A", owner="h:default", incarnation="pid=2", ttl=ttl)
+    assert not twin.held_by("h:default", "pid=2") and twin.incarnation == "pid=1"
+    # the caller proved pid=1 dead: it takes over at once, before the expiry
+    resumed = await store.acquire_lease(
+        name="tick:A", owner="h:default", incarnation="pid=2", ttl=ttl, replacing="pid=1"
+    )
+    assert resumed.held_by("h:default", "pid=2")
+    # `replacing` names the holder it replaces: it never takes another owner's lease
+    again = await store.acquire_lease(
+        name="tick:A", owner="other", incarnation="pid=3", ttl=ttl, replacing="pid=2"
+    )
+    assert again.owner == "h:default"
 
 
-async def test_lease_race_has_one_winner(store: Store, db_url: str, now: datetime) -> None:
+async def test_lease_release(store: Store) -> None:
+    ttl = timedelta(minutes=2)
+    assert (
+        await store.acquire_lease(name="tick:A", owner="one", incarnation="1", ttl=ttl)
+    ).held_by("one", "1")
+    await store.release_lease(name="tick:A", owner="two", incarnation="2")  # not theirs
+    await store.release_lease(name="tick:A", owner="one", incarnation="9")  # not this process
+    taken = await store.acquire_lease(name="tick:A", owner="two", incarnation="2", ttl=ttl)
+    assert not taken.held_by("two", "2")
+    await store.release_lease(name="tick:A", owner="one", incarnation="1")
+    assert (
+        await store.acquire_lease(name="tick:A", owner="two", incarnation="2", ttl=ttl)
+    ).held_by("two", "2")
+    assert await store.lease("tick:none") is None
+
+
+async def test_lease_race_has_one_winner(store: Store, db_url: str) -> None:
     daemons = [await Store.connect(db_url) for _ in range(4)]
     try:
-        won = await asyncio.gather(
+        rows = await asyncio.gather(
             *(
                 d.acquire_lease(
-                    name="tick:A", owner=f"daemon-{i}", at=now, ttl=timedelta(minutes=1)
+                    name="tick:A", owner=f"daemon-{i}", incarnation="1", ttl=timedelta(minutes=1)
                 )
                 for i, d in enumerate(daemons)
             )
@@ -548,6 +576,7 @@ async def test_lease_race_has_one_winner(store: Store, db_url: str, now: datetim
     finally:
         for d in daemons:
             await d.close()
+    won = [row.held_by(f"daemon-{i}", "1") for i, row in enumerate(rows)]
     assert sorted(won) == [False, False, False, True]
 
 

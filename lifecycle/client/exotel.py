@@ -57,6 +57,7 @@ from lifecycle.errors import (
     ApiUnavailable,
     ConfigError,
     NotFound,
+    NotSent,
     OutcomeUnknown,
     RateLimited,
 )
@@ -261,7 +262,12 @@ class ExotelClient:
         return campaign
 
     async def act(
-        self, campaign_id: str, action: Action, *, slot: Slot | None = None
+        self,
+        campaign_id: str,
+        action: Action,
+        *,
+        slot: Slot | None = None,
+        send_by: float | None = None,
     ) -> ActionResult:
         """Send one lifecycle action: exactly one PUT, no read first, never retried here.
 
@@ -270,11 +276,16 @@ class ExotelClient:
         applied; every caller is held back for Retry-After), AuthFailed, NotFound,
         ApiUnavailable (no connection could be made, so not applied) or OutcomeUnknown (it
         may have been applied: re-read the campaign).
+
+        `send_by` (`time.monotonic()` seconds): when the PUT would be handed to the HTTP
+        session later than this, it is not sent at all and NotSent is raised. The monotonic
+        clock counts on through a SIGSTOP, so a process frozen after its lease check sends
+        nothing on waking.
         """
         request = Request("PUT", "action", campaign_id, action)
         body = {"campaigns": [{"action": action.value}]}
         path = _segment(campaign_id, ActionRejected)
-        reply = await self._exchange(request, path, json_body=body, slot=slot)
+        reply = await self._exchange(request, path, json_body=body, slot=slot, send_by=send_by)
         return self._judge(request, reply, action_result)
 
     async def _read(
@@ -302,14 +313,17 @@ class ExotelClient:
         params: Mapping[str, str | int] | None = None,
         json_body: object = None,
         slot: Slot | None = None,
+        send_by: float | None = None,
     ) -> Reply:
         """One rate-limited HTTP round trip; raises only when no answer came back."""
         if slot is None:
             async with self.slot() as own:
                 return await self._exchange(
-                    request, suffix, params=params, json_body=json_body, slot=own
+                    request, suffix, params=params, json_body=json_body, slot=own, send_by=send_by
                 )
         url = f"{self._base}/v2/accounts/{quote(self._account, safe='')}/campaigns{suffix}"
+        if send_by is not None and (late := time.monotonic() - send_by) > 0:
+            raise NotSent(f"{request}: not sent, {late:.3f}s past its time to leave")
         started = time.perf_counter()
         slot.use()
         try:

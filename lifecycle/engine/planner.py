@@ -4,16 +4,21 @@ Purely computational: no I/O, no clock, no awaiting. The same inputs give the sa
 Per campaign, rules are tried in file order and the first match wins (like firewall
 rules); later matches are recorded as shadowed. A first match whose goal the campaign
 already has produces nothing at all (invariant 3: no action when already satisfied).
+
+What is the same for every campaign is worked out once per tick (`engine.tick`), rules
+are tested with their compiled predicates, and reason text is written only for what the
+plan returns; `explain` (for `why`) still evaluates every rule with its full reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from lifecycle.engine.budget import Budget
 from lifecycle.engine.guards import Situation, objection
+from lifecycle.engine.tick import PATHS, Tick
 from lifecycle.engine.wakeup import next_wakeup
 from lifecycle.instant import to_utc
 from lifecycle.model import (
@@ -28,10 +33,9 @@ from lifecycle.model import (
     Skip,
     SkipKind,
     Status,
-    path_to,
 )
 from lifecycle.rules import Rule, Ruleset
-from lifecycle.rules.conditions import Facts, Finding, Moment
+from lifecycle.rules.conditions import Facts
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,19 @@ def plan(
     still apply as they would when enforcing, so the plan shows what would happen.
     """
     now = to_utc(now)  # a naive `now` is refused
-    moments = moments_at(ruleset, now)
+    tick = Tick.at(ruleset, history, now)
     budget = Budget(ruleset.max_actions_per_tick)
     decisions: list[Decision] = []
     skipped: list[Skip] = []
     set_aside: list[SetAside] = []
+    matching = tick.matching
     for campaign in campaigns:
-        facts = Facts(campaign, history, now, ruleset.timezone, moments)
         try:
-            judged = _judge(facts, ruleset, dry_run=dry_run)
+            # A status that is not a Status (a hand-made campaign) fails here: set aside.
+            rules = matching[campaign.status]
+            if not rules:
+                continue  # most of a large fleet (archived, finished): no rule can match
+            judged = _judge(campaign, rules, tick, dry_run=dry_run)
         except Exception as exc:  # one campaign's odd data must not cost every other one
             set_aside.append(set_aside_for(campaign, exc))
             continue
@@ -76,8 +84,8 @@ def plan(
             else:
                 skipped.append(admitted)
     aside = {s.campaign_id for s in set_aside}
-    kept = [c for c in campaigns if c.id not in aside]
-    wakeup = next_wakeup(kept, ruleset, history, now, moments)
+    kept = [c for c in campaigns if c.id not in aside] if aside else campaigns
+    wakeup = next_wakeup(kept, ruleset, history, now, tick=tick)
     return Plan(now, ruleset.hash, tuple(decisions), tuple(skipped), wakeup, tuple(set_aside))
 
 
@@ -93,7 +101,7 @@ def explain(
     """Every rule's verdict on `campaign` at `now`, in file order; the reason names the
     first condition that failed, or what matched."""
     now = to_utc(now)  # a naive `now` is refused
-    facts = Facts(campaign, history, now, ruleset.timezone, moments_at(ruleset, now))
+    facts = Tick.at(ruleset, history, now).facts(campaign)
     verdicts: list[RuleVerdict] = []
     for rule in ruleset.rules:
         try:
@@ -107,38 +115,37 @@ def explain(
     return verdicts
 
 
-def moments_at(ruleset: Ruleset, now: datetime) -> Mapping[str, Moment]:
-    """Each calendar's state at `now`, computed once per tick rather than per campaign."""
-    return {name: Moment.of(cal, now) for name, cal in ruleset.calendars.items()}
+def _judge(
+    campaign: Campaign, rules: tuple[Rule, ...], tick: Tick, *, dry_run: bool
+) -> list[Decision | Skip]:
+    """First match wins among `rules` (already admitted by status and window this tick).
 
-
-def _judge(facts: Facts, ruleset: Ruleset, *, dry_run: bool) -> list[Decision | Skip]:
-    matches = [
-        (rule, verdict)
-        for rule in ruleset.rules
-        if (verdict := rule.condition.evaluate(facts)).matched
-    ]
-    if not matches:
+    Every candidate is tested, not only up to the first match: a later rule whose data
+    cannot be judged sets the campaign aside, as evaluating every rule always did. Words
+    are written only for what is returned: the winner's reason, a guard's, a shadowing.
+    """
+    glance = tick.glance
+    matched = [rule for rule in rules if rule.test(campaign, glance) is True]
+    if not matched:
         return []
-    (first, verdict), campaign = matches[0], facts.campaign
-    steps = path_to(campaign.status, first.action)
+    first = matched[0]
+    steps = PATHS[campaign.status, first.action]
     if steps == ():
         return []
     shadowed = [
         _skip(campaign, rule, f"shadowed by {first.name}", SkipKind.SHADOWED)
-        for rule, _ in matches[1:]
+        for rule in matched[1:]
     ]
     if steps is None:
         return [_skip(campaign, first, _no_path(campaign, first)), *shadowed]
-    reason = objection(Situation(first, facts, ruleset))
+    facts = tick.facts(campaign)
+    reason = objection(Situation(first, facts, tick.ruleset))
     if reason is not None:
         return [_skip(campaign, first, reason), *shadowed]
-    return [_decide(first, verdict, steps, facts, dry_run=dry_run), *shadowed]
+    return [_decide(first, steps, facts, dry_run=dry_run), *shadowed]
 
 
-def _decide(
-    rule: Rule, verdict: Finding, steps: tuple[Action, ...], facts: Facts, *, dry_run: bool
-) -> Decision:
+def _decide(rule: Rule, steps: tuple[Action, ...], facts: Facts, *, dry_run: bool) -> Decision:
     campaign = facts.campaign
     return Decision(
         campaign_id=campaign.id,
@@ -148,7 +155,7 @@ def _decide(
         action=rule.action,
         steps=steps,
         mode=Mode.DRY_RUN if dry_run else rule.mode,
-        reason=verdict.reason,
+        reason=rule.condition.evaluate(facts).reason,  # the one rule whose words are read
     )
 
 

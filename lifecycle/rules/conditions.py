@@ -37,7 +37,9 @@ class Facts:
     """What a condition may look at: one campaign, the audit history, and the instant.
 
     `moments` may carry each calendar's state at `now`, computed once per tick rather
-    than once per campaign; a calendar missing from it is asked directly.
+    than once per campaign; a calendar missing from it is asked directly. `windows` may
+    carry each calendar's reason text at `now` (the same inside or outside), written once
+    per tick.
     """
 
     campaign: Campaign
@@ -45,6 +47,7 @@ class Facts:
     now: datetime
     tz: tzinfo  # only for writing instants in reasons
     moments: Mapping[str, Moment] = dataclasses.field(default_factory=dict)
+    windows: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def show(self, instant: datetime) -> str:
         return format_instant(instant, self.tz)
@@ -360,7 +363,9 @@ class Window:
 
     def evaluate(self, facts: Facts) -> Finding:
         moment = facts.moment(self.calendar)
-        return Finding(moment.is_open == self.inside, self.describe(moment, facts.now))
+        said = facts.windows.get(self.calendar.name)
+        reason = said if said is not None else self.describe(moment, facts.now)
+        return Finding(moment.is_open == self.inside, reason)
 
     def describe(self, moment: Moment, now: datetime) -> str:
         cal = self.calendar

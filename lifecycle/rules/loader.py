@@ -102,10 +102,10 @@ def load_rules(path: str | FilePath) -> Ruleset:
 
 def compile_rules(source: RulesSource) -> Ruleset:
     """Compile rules as read; RulesError lists every problem found."""
-    ruleset, errors = _compile(source)
-    if ruleset is None:
-        raise RulesError(errors)
-    return ruleset
+    compiled = _compile(source)
+    if compiled.ruleset is None:
+        raise RulesError(compiled.errors)
+    return compiled.ruleset
 
 
 def parse_rules(text: str, *, filename: str = "rules.yaml") -> Ruleset:
@@ -124,23 +124,33 @@ def check_source(source: RulesSource, *, at: datetime | None = None) -> CheckRep
     `at` is where example instants in warnings are searched from (a fixed reference when
     omitted, so output is reproducible).
     """
-    ruleset, errors = _compile(source)
-    if ruleset is None:
-        return CheckReport(None, errors, [])
+    compiled = _compile(source)
+    if compiled.ruleset is None or compiled.doc is None:
+        return CheckReport(None, compiled.errors, [])
     try:
-        warnings = lint(ruleset, read_document(source.text), at=at)
+        warnings = lint(compiled.ruleset, compiled.doc, at=at)
     except Exception as err:  # a warning pass must never hide good rules
         warnings = [_unexpected(err, source.name, severity="warning")]
-    return CheckReport(ruleset, [], warnings)
+    return CheckReport(compiled.ruleset, [], warnings)
 
 
-def _compile(source: RulesSource) -> tuple[Ruleset | None, list[Problem]]:
+@dataclass(frozen=True)
+class _Compiled:
+    """Rules, or the problems that stop them; and the document, parsed once, that
+    `check` locates its warnings in (None when the text is not YAML)."""
+
+    ruleset: Ruleset | None
+    errors: list[Problem]
+    doc: Document | None = None
+
+
+def _compile(source: RulesSource) -> _Compiled:
     """The one place loading is guarded: whatever the text holds, the caller gets rules
     or located problems, never another exception."""
     try:
         return _compile_checked(source)
     except Exception as err:  # see the docstring
-        return None, [_unexpected(err, source.name)]
+        return _Compiled(None, [_unexpected(err, source.name)])
 
 
 def _unexpected(err: Exception, filename: str, *, severity: str = "error") -> Problem:
@@ -149,18 +159,18 @@ def _unexpected(err: Exception, filename: str, *, severity: str = "error") -> Pr
     return Problem(filename, 1, 1, message, severity)
 
 
-def _compile_checked(source: RulesSource) -> tuple[Ruleset | None, list[Problem]]:
+def _compile_checked(source: RulesSource) -> _Compiled:
     text, filename = source.text, source.name
     if len(text) > MAX_FILE_BYTES:
-        return None, [_too_large(len(text), filename)]
+        return _Compiled(None, [_too_large(len(text), filename)])
     try:
         doc = read_document(text)
     except SyntaxProblem as err:
-        return None, [Problem(filename, err.mark.line, err.mark.column, err.message)]
+        return _Compiled(None, [Problem(filename, err.mark.line, err.mark.column, err.message)])
     errors = list(_duplicates(doc, filename))
     if not isinstance(doc.data, dict):
         errors.append(problem_at(doc, (), _not_a_mapping(doc.data), file=filename))
-        return None, _sorted(errors)
+        return _Compiled(None, _sorted(errors), doc)
     spec: RulesFile | None = None
     try:
         spec = RulesFile.model_validate(doc.data)
@@ -168,11 +178,11 @@ def _compile_checked(source: RulesSource) -> tuple[Ruleset | None, list[Problem]
         errors += from_validation(err.errors(), doc, root=RulesFile, file=filename)
     errors += _references(doc, filename)
     if errors or spec is None:
-        return None, _sorted(errors)
+        return _Compiled(None, _sorted(errors), doc)
     try:
-        return compile_ruleset(spec, hash=source.hash, source=filename), []
+        return _Compiled(compile_ruleset(spec, hash=source.hash, source=filename), [], doc)
     except ValueError as err:  # a calendar the schema accepted but cannot be built
-        return None, [problem_at(doc, ("calendars",), str(err), file=filename)]
+        return _Compiled(None, [problem_at(doc, ("calendars",), str(err), file=filename)], doc)
 
 
 def _not_a_mapping(data: object) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -119,7 +119,11 @@ def message_of(error: ErrorDetails) -> str:
         "literal_error": "expected {expected}",
     }
     if kind == "too_long":
-        return f"{bounds[kind].format(**ctx)}, got {ctx.get('actual_length')}"
+        # pydantic stops counting a mapping at the first entry past the limit
+        actual = ctx.get("actual_length")
+        if actual is None and isinstance(error["input"], Sized):
+            actual = len(error["input"])
+        return f"{bounds[kind].format(**ctx)}, got {actual}"
     if kind in bounds:
         return f"{bounds[kind].format(**ctx)}, got {error['input']!r}"
     msg = error["msg"]

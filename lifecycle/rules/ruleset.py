@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from lifecycle.model import Action, Mode, Status
 from lifecycle.rules import conditions as c
 from lifecycle.rules.calendar import Calendar
+from lifecycle.rules.predicate import Test, compile_test
 from lifecycle.rules.schema import InstantSpec, ManualChange, MatchSpec, RulesFile, RuleSpec
+from lifecycle.rules.threshold import Thresholds, compile_thresholds
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,11 @@ class Rule:
     `condition` is everything that must hold for the rule to match, as its parts in order
     (status first, then the window, then the rest); `window` and `statuses` are kept apart
     for the engine's guards and for `check`'s warnings.
+
+    `test` and `timed` are the rest of the condition (after the status and the window,
+    which the engine checks once per tick for all campaigns), compiled at load time:
+    the fast predicate (`lifecycle.rules.predicate`) and the per-campaign thresholds
+    (`lifecycle.rules.threshold`; None when timeless).
     """
 
     name: str
@@ -40,6 +49,8 @@ class Rule:
     cooldown: timedelta | None = None
     max_actions_per_tick: int | None = None
     description: str = ""
+    test: Test = dataclasses.field(kw_only=True, compare=False, repr=False)
+    timed: Thresholds | None = dataclasses.field(kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,16 @@ class Ruleset:
     trust_date_updated: bool = False
 
     def rule(self, name: str) -> Rule | None:
-        return next((r for r in self.rules if r.name == name), None)
+        """The rule called `name` (names are unique in a loaded file), in constant time:
+        the engine asks for each decision, so a scan would cost decisions × rules."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, Rule]:
+        by_name: dict[str, Rule] = {}
+        for rule in self.rules:
+            by_name.setdefault(rule.name, rule)  # the first, as a scan would find it
+        return by_name
 
 
 def compile_ruleset(spec: RulesFile, *, hash: str, source: str) -> Ruleset:
@@ -99,6 +119,8 @@ def _compile_rule(rule: RuleSpec, spec: RulesFile, calendars: Mapping[str, Calen
         cooldown=spec.defaults.cooldown if rule.cooldown is None else rule.cooldown,
         max_actions_per_tick=rule.max_actions_per_tick,
         description=rule.description or "",
+        test=compile_test(rest),
+        timed=compile_thresholds(rest),
     )
 
 

@@ -5,6 +5,9 @@ never another exception and never minutes of work:
 
 - nesting deeper than `MAX_DEPTH` is refused while composing, before Python's recursion
   limit is near (`not:` a thousand levels deep);
+- a document of more than `MAX_NODES` values is refused while composing: PyYAML reads
+  about 40,000 values a second, so a megabyte of tiny entries (45,000 calendars) took
+  ten seconds; bench/bench_check.py's 1,000 realistic rules hold about 17,000;
 - aliases may add at most `MAX_ALIAS_NODES` nodes to the document as it would be written
   out in full (a 2 KB "billion laughs" expands to millions), and never contain themselves;
 - a scalar that YAML's resolvers cannot turn into a value (`2026-02-30`, `!!bool maybe`,
@@ -24,6 +27,7 @@ from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode
 
 MAX_DEPTH = 32
 MAX_ALIAS_NODES = 10_000
+MAX_NODES = 50_000
 # Larger integers are no count, limit or time a rule needs, and past about 4,300 digits
 # Python refuses to parse or print them at all.
 _MAX_INT = 2**63
@@ -35,6 +39,7 @@ class BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0
         self._alias_nodes = 0
         self._size: dict[int, int] = {}  # id(node) → nodes it stands for, written out
         self._height: dict[int, int] = {}  # id(node) → levels of nesting it adds
@@ -45,6 +50,10 @@ class BoundedLoader(yaml.SafeLoader):
             return self._alias(event)
         if self._depth >= MAX_DEPTH and not isinstance(event, yaml.ScalarEvent):
             raise _error(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            message = f"more than {MAX_NODES:,} values in one file (1,000 rules need far fewer)"
+            raise _error(message, event.start_mark)
         self._depth += 1
         try:
             node = super().compose_node(parent, index)

@@ -35,6 +35,8 @@ _E = TypeVar("_E", bound=StrEnum)
 KNOWN_STATUSES = tuple(s for s in Status if s != Status.UNKNOWN)
 MAX_REGEX = 1000
 MAX_RULES = 1000  # first match wins: past a few dozen rules nobody can read the order
+# Each calendar costs `check` a search of up to a year; an agency's accounts need dozens.
+MAX_CALENDARS = 200
 
 
 class ManualChange(StrEnum):
@@ -267,7 +269,7 @@ class RuleSpec(Strict):
 
 class RulesFile(Strict):
     timezone: Zone
-    calendars: dict[str, CalendarSpec] = {}
+    calendars: dict[str, CalendarSpec] = Field(default={}, max_length=MAX_CALENDARS)
     defaults: Defaults = Defaults()
     max_actions_per_tick: int | None = Field(default=None, ge=1)
     flap_guard: FlapGuardSpec | None = None

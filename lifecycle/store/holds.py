@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Hold
+from lifecycle.records import LeaseRow
 from lifecycle.store.batch import chunked, upsert
+from lifecycle.store.dbclock import db_now
 from lifecycle.store.tables import holds, leases
 
 
@@ -55,24 +57,59 @@ async def holds_in_force(
 
 
 async def take_lease(
-    conn: AsyncConnection, *, name: str, owner: str, at: datetime, ttl: timedelta
-) -> bool:
-    """Take or renew the lease in one statement; False if another owner holds it unexpired.
+    conn: AsyncConnection,
+    *,
+    name: str,
+    owner: str,
+    incarnation: str,
+    ttl: timedelta,
+    replacing: str | None = None,
+) -> LeaseRow:
+    """Take or renew the lease in one statement, by the database's clock; the lease as it
+    stands afterwards (ours, or the holder's that kept it).
 
     The conditional upsert is atomic on both databases: two owners racing for a free or
-    expired lease cannot both see their row written.
-    """
+    expired lease cannot both see their row written. An unexpired lease is renewed only by
+    its own owner and incarnation, or taken over from incarnation `replacing` of the same
+    owner (a dead process the caller proved gone)."""
+    incarnations = [incarnation] if replacing is None else [incarnation, replacing]
+    ours = and_(leases.c.owner == owner, leases.c.incarnation.in_(incarnations))
     statement = upsert(
         conn,
         leases,
         key=["name"],
-        update=["owner", "renewed_at", "expires_at"],
-        where=or_(leases.c.owner == owner, leases.c.expires_at <= at),
-    ).returning(leases.c.owner)
-    values = {"name": name, "owner": owner, "renewed_at": at, "expires_at": at + ttl}
-    winner = (await conn.execute(statement, values)).scalar_one_or_none()
-    return bool(winner == owner)
+        update=["owner", "incarnation", "renewed_at", "expires_at"],
+        where=or_(ours, leases.c.expires_at <= db_now(conn.dialect)),
+    ).values(
+        name=name,
+        owner=owner,
+        incarnation=incarnation,
+        renewed_at=db_now(conn.dialect),
+        expires_at=db_now(conn.dialect, ttl),
+    )
+    await conn.execute(statement)
+    row = await read_lease(conn, name=name)
+    if row is None:  # pragma: no cover - the upsert above wrote or kept a row
+        raise AssertionError(f"lease {name} vanished inside its own transaction")
+    return row
 
 
-async def drop_lease(conn: AsyncConnection, *, name: str, owner: str) -> None:
-    await conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+async def read_lease(conn: AsyncConnection, *, name: str) -> LeaseRow | None:
+    """The lease row, with the database's clock read in the same statement."""
+    query = select(leases, db_now(conn.dialect).label("db_now")).where(leases.c.name == name)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return LeaseRow(
+        name=row.name,
+        owner=row.owner,
+        incarnation=row.incarnation,
+        renewed_at=row.renewed_at,
+        expires_at=row.expires_at,
+        db_now=row.db_now,
+    )
+
+
+async def drop_lease(conn: AsyncConnection, *, name: str, owner: str, incarnation: str) -> None:
+    mine = and_(leases.c.owner == owner, leases.c.incarnation == incarnation)
+    await conn.execute(delete(leases).where(leases.c.name == name, mine))

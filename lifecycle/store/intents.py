@@ -12,13 +12,21 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, exc, func, select, update
+from sqlalchemy import Row, exc, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import TRANSITIONS, Action, ActionRecord, Decision
-from lifecycle.records import IntentConflict, IntentNotOpen, IntentState, OpenIntent
+from lifecycle.records import (
+    IntentConflict,
+    IntentNotOpen,
+    IntentState,
+    LeaseFence,
+    LeaseLost,
+    OpenIntent,
+)
 from lifecycle.store.batch import chunked
-from lifecycle.store.tables import UNRESOLVED_STATES, intents
+from lifecycle.store.dbclock import db_now
+from lifecycle.store.tables import UNRESOLVED_STATES, intents, leases
 
 _CONFLICT_MARKERS = ("uq_intents_one_unresolved_per_campaign", "intents.campaign_id")
 
@@ -31,9 +39,14 @@ async def insert(
     step: Action,
     at: datetime,
     ruleset: str,
+    fence: LeaseFence | None = None,
 ) -> int:
-    """A new open intent's id; IntentConflict if the campaign already has an unresolved one."""
-    values = {
+    """A new open intent's id; IntentConflict if the campaign already has an unresolved one.
+
+    With a `fence`, one statement writes the intent only if the fence's lease is held by
+    its owner and incarnation until `bound` past the database's clock; LeaseLost (nothing
+    written) otherwise. `opened_db_at` is the database's clock in that same statement."""
+    values: dict[str, Any] = {
         "tick_id": tick_id,
         "campaign_id": decision.campaign_id,
         "campaign_name": decision.campaign_name,
@@ -45,16 +58,41 @@ async def insert(
         "ruleset": ruleset,
         "state": IntentState.OPEN.value,
         "created_at": at,
+        "owner": fence.owner if fence else None,
     }
+    columns = [literal(value, intents.c[name].type).label(name) for name, value in values.items()]
+    columns.append(db_now(conn.dialect).label("opened_db_at"))
+    source = select(*columns)
+    if fence is not None:
+        source = source.where(_lease_held(conn, fence))
+    statement = intents.insert().from_select([c.name for c in columns], source)
     try:
-        result = await conn.execute(intents.insert().values(values).returning(intents.c.id))
+        result = await conn.execute(statement.returning(intents.c.id))
     except exc.IntegrityError as error:
         if not any(marker in str(error.orig) for marker in _CONFLICT_MARKERS):
             raise
         raise IntentConflict(
             f"campaign {decision.campaign_id} already has a step in flight or of unknown outcome"
         ) from None
-    return int(result.scalar_one())
+    intent_id = result.scalar_one_or_none()
+    if intent_id is not None:
+        return int(intent_id)
+    if fence is None:  # pragma: no cover - an unfenced INSERT … SELECT always writes
+        raise AssertionError("an unfenced intent insert wrote nothing")
+    raise LeaseLost(
+        f"{fence.owner} does not hold lease {fence.name} for {fence.bound.total_seconds():g}s "
+        f"more: {step.value} {decision.campaign_id} not sent"
+    )
+
+
+def _lease_held(conn: AsyncConnection, fence: LeaseFence) -> Any:
+    """EXISTS: the fence's lease is ours until at least `bound` past the database's clock."""
+    return exists().where(
+        leases.c.name == fence.name,
+        leases.c.owner == fence.owner,
+        leases.c.incarnation == fence.incarnation,
+        leases.c.expires_at > db_now(conn.dialect, fence.bound),
+    )
 
 
 async def transition(
@@ -95,6 +133,8 @@ def _open_intent(row: Row[Any]) -> OpenIntent:
         expected=TRANSITIONS[step].target,
         created_at=row.created_at,
         state=IntentState(row.state),
+        owner=row.owner,
+        opened_db_at=row.opened_db_at,
     )
 
 

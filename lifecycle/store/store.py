@@ -29,6 +29,8 @@ from lifecycle.records import (
     AuditRow,
     DecisionRow,
     IntentState,
+    LeaseFence,
+    LeaseRow,
     OpenIntent,
     StatusRow,
     Tick,
@@ -36,6 +38,7 @@ from lifecycle.records import (
 )
 from lifecycle.store import decisions, holds, intents, observations, retention, schema, trail
 from lifecycle.store.database import make_engine, parse_url, translate_errors
+from lifecycle.store.dbclock import db_now
 from lifecycle.store.tables import ticks
 
 _CLOSING = {Outcome.SUCCEEDED: IntentState.SUCCEEDED, Outcome.FAILED: IntentState.FAILED}
@@ -172,14 +175,28 @@ class Store:
     # intents and outcomes
 
     async def open_intent(
-        self, tick: Tick, *, decision: Decision, step: Action, at: datetime
+        self,
+        tick: Tick,
+        *,
+        decision: Decision,
+        step: Action,
+        at: datetime,
+        fence: LeaseFence | None = None,
     ) -> int:
         """Write an open intent and its audit row, and commit before returning: the step
         may be sent only after this returns. IntentConflict if the campaign already has
-        an open or unknown intent."""
+        an open or unknown intent. With a `fence`, the intent is written only if its lease
+        is held for `fence.bound` more by the database's clock, checked in the INSERT
+        itself; LeaseLost (nothing written, no audit row) otherwise."""
         async with self._transaction() as conn:
             intent_id = await intents.insert(
-                conn, tick_id=tick.id, decision=decision, step=step, at=at, ruleset=tick.ruleset
+                conn,
+                tick_id=tick.id,
+                decision=decision,
+                step=step,
+                at=at,
+                ruleset=tick.ruleset,
+                fence=fence,
             )
             row = trail.for_decision(
                 decision,
@@ -307,16 +324,44 @@ class Store:
         async with self._transaction() as conn:
             return await holds.holds_in_force(conn, at=at)
 
-    async def acquire_lease(self, *, name: str, owner: str, at: datetime, ttl: timedelta) -> bool:
-        """True if `owner` now holds the lease until `at + ttl` (it was free, expired, or
-        already ours); False if another owner holds it. Atomic across processes."""
+    async def acquire_lease(
+        self,
+        *,
+        name: str,
+        owner: str,
+        incarnation: str,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> LeaseRow:
+        """Take or renew the lease until `ttl` past the database's clock, if it is free,
+        expired, ours (same owner and incarnation) or held by incarnation `replacing` of
+        the same owner; the lease as it stands afterwards (`held_by` says whether we hold
+        it). Atomic across processes."""
         async with self._transaction() as conn:
-            return await holds.take_lease(conn, name=name, owner=owner, at=at, ttl=ttl)
+            return await holds.take_lease(
+                conn,
+                name=name,
+                owner=owner,
+                incarnation=incarnation,
+                ttl=ttl,
+                replacing=replacing,
+            )
 
-    async def release_lease(self, *, name: str, owner: str) -> None:
-        """Give the lease up, if `owner` holds it."""
+    async def lease(self, name: str) -> LeaseRow | None:
+        """The lease row and the database's clock, or None if nobody ever took it."""
         async with self._transaction() as conn:
-            await holds.drop_lease(conn, name=name, owner=owner)
+            return await holds.read_lease(conn, name=name)
+
+    async def release_lease(self, *, name: str, owner: str, incarnation: str) -> None:
+        """Give the lease up, if this owner and incarnation hold it."""
+        async with self._transaction() as conn:
+            await holds.drop_lease(conn, name=name, owner=owner, incarnation=incarnation)
+
+    async def db_now(self) -> datetime:
+        """The database's clock: what leases and the grace of unresolved intents use."""
+        async with self._transaction() as conn:
+            moment: datetime = (await conn.execute(select(db_now(conn.dialect)))).scalar_one()
+        return moment
 
     # retention
 

@@ -116,6 +116,10 @@ intents = Table(
     Column("state", String, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
+    # The lease holder that opened it (NULL before revision 0002), and the database's
+    # clock at that moment: the grace before re-reading an unresolved intent runs from it.
+    Column("owner", String),
+    Column("opened_db_at", UtcDateTime),
     CheckConstraint(_state_in(tuple(state.value for state in IntentState)), name="state"),
     Index(None, "campaign_id", "created_at"),
     # Invariant 2: at most one step in flight (or of unknown outcome) per campaign.
@@ -171,4 +175,7 @@ leases = Table(
     Column("owner", String, nullable=False),
     Column("renewed_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+    # Which process of `owner` holds it (lease.Incarnation): a restart resumes at once
+    # only when the recorded one is provably dead.
+    Column("incarnation", String),
 )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lifecycle.model import Action, Decision, Mode, Outcome, Skip, SkipKind
 from lifecycle.records import AuditRow
 from lifecycle.store.batch import chunked
-from lifecycle.store.tables import audit
+from lifecycle.store.tables import audit, intents
 
 
 def for_decision(
@@ -141,7 +141,14 @@ async def query(
     limit: int,
 ) -> list[AuditRow]:
     """Audit rows matching every given filter, newest first."""
-    statement = select(audit).order_by(audit.c.at.desc(), audit.c.id.desc()).limit(limit)
+    # The intent's owner says which lease holder sent the step.
+    joined = audit.outerjoin(intents, audit.c.intent_id == intents.c.id)
+    statement = (
+        select(audit, intents.c.owner)
+        .select_from(joined)
+        .order_by(audit.c.at.desc(), audit.c.id.desc())
+        .limit(limit)
+    )
     if campaign_id is not None:
         statement = statement.where(audit.c.campaign_id == campaign_id)
     if rule is not None:
@@ -168,4 +175,6 @@ def to_audit_row(row: Row[Any]) -> AuditRow:
         reason=row.reason,
         ruleset=row.ruleset,
         mode=Mode(row.mode) if row.mode else None,
+        intent_id=row.intent_id,
+        owner=row.owner,
     )
