@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import uuid
@@ -159,6 +160,7 @@ class Soak:
                 for i, name in enumerate(DAEMONS)
             ]
             daemons = self._daemons(sim, rules)
+            stack.push_async_callback(_kill_survivors, daemons)  # after an error or Ctrl-C
             _must(options.lifecycle, "db", "upgrade", env=daemons[0].env)
             rss = await self._chaos(sim, ids, daemons, proxies, end)
             figures = await self._figures(admin, sim, rss)
@@ -244,6 +246,22 @@ class Soak:
             asyncio.create_task(chaos.run(calm)),
             asyncio.create_task(self._track_pids(daemons)),
         ]
+        try:
+            await self._calm_down(daemons, proxies, tasks, calm, end)
+        finally:  # on Ctrl-C too: nothing may restart a daemon once the stack unwinds
+            for task in tasks:
+                task.cancel()
+        return rss
+
+    async def _calm_down(
+        self,
+        daemons: list[Daemon],
+        proxies: list[FaultyProxy],
+        tasks: list[asyncio.Task[None]],
+        calm: asyncio.Event,
+        end: datetime,
+    ) -> None:
+        """Chaos until `end`, then the calm, then SIGTERM to both daemons."""
         await asyncio.sleep(max(0.0, (end - wall_now()).total_seconds()))
         log.info("chaos over: %d s of calm with both daemons running", self.options.quiet)
         calm.set()
@@ -261,7 +279,6 @@ class Soak:
             log.info("%s exited with %s", daemon.name, code)
         self.stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return rss
 
     async def _leader(self) -> str | None:
         """The daemon holding an unexpired lease now, by the database's clock."""
@@ -310,6 +327,23 @@ class Soak:
         _write_lines(out / "proxy-events.jsonl", rows)
         _write_lines(out / "transitions.jsonl", [asdict(t) for t in sim.transitions])
         _write_lines(out / "chaos.jsonl", [asdict(e) for e in self.chaos_log])
+
+
+async def _interruptible(soak: Soak) -> dict[str, Any]:
+    """The run, cancelled by SIGINT or SIGTERM, so that its stack kills the daemons and
+    drops the schema on the way out."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    return await soak.run()
+
+
+async def _kill_survivors(daemons: list[Daemon]) -> None:
+    for daemon in daemons:
+        if daemon.is_alive():
+            await daemon.kill()
 
 
 def _plain(value: object) -> object:
@@ -372,7 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(options.out / "soak.log")],
     )
-    figures = asyncio.run(Soak(options).run())
+    try:
+        figures = asyncio.run(_interruptible(Soak(options)))
+    except asyncio.CancelledError:
+        print(f"interrupted: no figures; logs in {options.out}", file=sys.stderr)
+        return 130
     (options.out / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     print_table(figures, options.out)
     failed = [name for name in TARGETS if figures[name]]
