@@ -183,6 +183,18 @@ def test_a_change_by_hand_while_the_intent_was_open_masks_the_disagreement() -> 
     assert (found["audit_disagrees"], found["audit_disagrees_masked"]) == (0, 1)
 
 
+def test_a_change_by_hand_before_the_re_read_that_closed_it_masks_it_too() -> None:
+    # closed_at is the deciding tick's start; its re-read of the campaign came later
+    transitions = [
+        change(1, Action.PAUSE, Status.IN_PROGRESS, -100, tag=1),
+        by_hand(12, Status.PAUSED, Status.IN_PROGRESS, 1),
+    ]
+    reread = ProxyEvent(2, "a", "GET", PATH, None, at(15), forwarded_at=at(15), answered=200)
+    events = [put(1, "a", "pause", 1), reread]
+    found = figures(events, transitions, [intent(1, "pause", "failed", 0, 10)])
+    assert (found["audit_disagrees"], found["audit_disagrees_masked"]) == (0, 1)
+
+
 def test_open_intents_are_listed() -> None:
     found = figures([], [], [intent(1, "pause", "unknown", 0, 0)])
     assert found["open_intents"] == 1

@@ -318,6 +318,8 @@ class Soak:
             self.events, list(sim.transitions), intents, links, self.roster, rss.max_kib
         )
         self._dump(sim)
+        _write_lines(self.options.out / "intents.jsonl", [asdict(i) for i in intents])
+        _write_lines(self.options.out / "audit-links.jsonl", [asdict(a) for a in links])
         return compute(inputs)
 
     def _dump(self, sim: Simulator) -> None:

@@ -202,7 +202,7 @@ def _judge_audit(
     for intent in intents.values():
         applied = intent.id in applied_to
         if (intent.state == "succeeded" and not applied) or (intent.state == "failed" and applied):
-            outside = _outside_changes(inputs.transitions, intent)
+            outside = _outside_changes(inputs.transitions, intent, _reread(inputs.events, intent))
             found["disagrees_masked" if outside else "disagrees"].append(
                 {
                     "intent": intent.id,
@@ -219,13 +219,37 @@ def _judge_audit(
     return {**found, "unaudited": unaudited}
 
 
-def _outside_changes(transitions: list[TransitionRecord], intent: Intent) -> list[str]:
-    """Changes by a person or the platform to the intent's campaign while it was open.
+def _reread(events: list[ProxyEvent], intent: Intent) -> datetime | None:
+    """When the server answered the first good read of the campaign after the intent was
+    closed: the re-read that decided a doubtful step. `closed_at` is the deciding tick's
+    start, read once per tick, so the re-read itself comes after it."""
+    if intent.closed_at is None:
+        return None
+    reads = [
+        e.forwarded_at
+        for e in events
+        if e.method == "GET"
+        and e.campaign_id == intent.campaign_id
+        and e.answered == 200
+        and e.fault is None
+        and e.forwarded_at is not None
+        and e.received_at >= intent.closed_at
+    ]
+    return min(reads, default=None)
+
+
+def _outside_changes(
+    transitions: list[TransitionRecord], intent: Intent, reread: datetime | None
+) -> list[str]:
+    """Changes by a person or the platform to the intent's campaign from its opening to
+    the read that closed it.
 
     The daemon resolves a doubtful step by re-reading the status; a change by someone
     else in between masks the step's effect (or fakes it), and no client can tell.
     """
-    closed = intent.closed_at or datetime.max.replace(tzinfo=intent.created_at.tzinfo)
+    closed = max(filter(None, (intent.closed_at, reread)), default=None)
+    if closed is None:
+        closed = datetime.max.replace(tzinfo=intent.created_at.tzinfo)
     opened = intent.created_at - _CLOCK_SLACK
     known = {t.at for t in transitions if t.campaign_id == intent.campaign_id and t.applied}
     found = set()
