@@ -18,8 +18,8 @@ Definitions (README, Soak):
   `failed` that the server did apply. A server change is tied to an intent by the
   request id in the audit row when the answer came back, else to the campaign's latest
   intent for that step opened before the PUT left the daemon. When a person or the
-  platform changed the campaign while the intent was open, the daemon's re-read could not
-  tell (no client could): such rows are counted as `masked`, apart.
+  platform changed the campaign between the intent's opening and the re-read that closed
+  it, the re-read could not tell (no client could): such rows are `masked`, apart.
 - unaudited: a change the server applied that ties to no intent at all.
 - open intents: intents still open or unknown after the quiet period and a clean stop.
 - without lease: PUTs whose sender did not hold an unexpired lease when the PUT reached
