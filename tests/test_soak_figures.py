@@ -7,12 +7,15 @@ reading the logs would.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.soak.daemons import Chaos, ChaosPlan, Daemon
 from bench.soak.figures import AuditLink, Inputs, Intent, compute
 from bench.soak.leases import LeaseSight, Roster
 from bench.soak.proxy import ProxyEvent
@@ -216,3 +219,16 @@ def test_lease_holder_at_each_put(
 ) -> None:
     found = figures([put(1, daemon, "pause", 0, lease=sight)], [])
     assert (found["puts_without_lease"], found["lease_unreadable"]) == (without, unreadable)
+
+
+async def test_chaos_aims_at_the_lease_holder() -> None:
+    daemons = [Daemon(name, [], {}, Path("/dev/null"), []) for name in ("a", "b")]
+    seen = []
+
+    async def leader() -> str | None:
+        seen.append("asked")
+        return "b"
+
+    chaos = Chaos(daemons, ChaosPlan(leader_share=1.0), random.Random(1), leader)
+    victims = {(await chaos._victim()).name for _ in range(20)}
+    assert victims == {"b"} and len(seen) == 20

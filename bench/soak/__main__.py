@@ -155,6 +155,7 @@ class Soak:
             probe = LeaseProbe(
                 pool, schema=self.schema, lease_name=f"tick:{sim.config.account_sid}"
             )
+            self.probe = probe  # the chaos aims at whoever holds the lease
             proxies = [
                 await self._proxy(stack, name, sim_url, probe, options.port_base + 1 + i)
                 for i, name in enumerate(DAEMONS)
