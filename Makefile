@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-any-hour lint bench bench-check clean
+.PHONY: demo test test-any-hour lint bench bench-check soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,13 @@ bench: $(STAMP)
 # What `lifecycle check` costs at 120 to 1,000 rules, in-process and as the CLI.
 bench-check: $(STAMP)
 	$(BIN)/python bench/bench_check.py
+
+# Two daemons on PostgreSQL behind a fault proxy, frozen and killed at random (README,
+# Soak). Minutes of real time; not part of `test`. Exit 1 when a target figure is not 0.
+SOAK_MINUTES ?= 10
+SOAK_SEED ?= 1
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

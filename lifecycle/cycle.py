@@ -261,7 +261,7 @@ class Reconciler:
 
     async def _run(self, tick: Tick, ruleset: Ruleset) -> TickReport:
         now = tick.at
-        await self.resolve_open_intents(now)
+        await self.resolve_open_intents(now, trust_date_updated=ruleset.trust_date_updated)
         campaigns = await self.client.list_campaigns()
         self.progress.mark(self.clock.now())
         if not campaigns.complete:  # the client logged it; act on those read, count it
@@ -305,7 +305,9 @@ class Reconciler:
             log.warning("%s %r set aside: %s", aside.campaign_id, aside.campaign_name, aside.reason)
             self.metrics.set_aside.labels(reason="unplannable").inc()
 
-    async def resolve_open_intents(self, now: datetime) -> None:
+    async def resolve_open_intents(
+        self, now: datetime, *, trust_date_updated: bool = False
+    ) -> None:
         """Decide every intent left open or unknown by re-reading its campaign (invariant 1),
         once it is older than the grace by the database's clock: a request still on the
         wire (ours from a tick that timed out, or a previous lease holder's) may yet land,
@@ -314,7 +316,12 @@ class Reconciler:
         An intent of another owner is only met here after its lease expired (this process
         holds the lease), so its owner has stopped waiting for an answer. After the grace:
         the campaign in the step's target status -> succeeded; still in a status the step
-        starts from -> failed; anything else -> unknown, and the campaign stays blocked."""
+        starts from -> failed; anything else -> unknown, and the campaign stays blocked.
+
+        The target status alone cannot tell our step from someone else's change made before
+        it (a person, or Exotel pausing at `end_at`): with `trust_date_updated` (the rules
+        file's opt-in) a campaign whose `date_updated` is well before the intent was opened
+        was already there, so the step is failed, not credited (`_already_there`)."""
         pending = await self.store.unresolved_intents()
         if not pending:
             return
@@ -351,7 +358,7 @@ class Reconciler:
                     "cannot re-read %s to resolve intent %s: %s", intent.campaign_id, intent.id, exc
                 )
                 continue
-            await self._decide(intent, campaign, now)
+            await self._decide(intent, campaign, now, trust_date_updated=trust_date_updated)
             self.progress.mark(self.clock.now())
 
     def _orphaned(self, intent: OpenIntent) -> bool:
@@ -360,10 +367,15 @@ class Reconciler:
         fence = self.options.fence
         return fence is not None and intent.owner is not None and intent.owner != fence.owner
 
-    async def _decide(self, intent: OpenIntent, campaign: Campaign, now: datetime) -> None:
+    async def _decide(
+        self, intent: OpenIntent, campaign: Campaign, now: datetime, *, trust_date_updated: bool
+    ) -> None:
         """Close (or mark unknown) one intent, by id, from its campaign re-read after grace."""
         status = campaign.status.value
-        if campaign.status == intent.expected:
+        earlier = _already_there(intent, campaign) if trust_date_updated else None
+        if campaign.status == intent.expected and earlier is not None:
+            outcome, found = Outcome.FAILED, earlier
+        elif campaign.status == intent.expected:
             outcome, found = Outcome.SUCCEEDED, f"campaign is {status}"
         elif campaign.status in TRANSITIONS[intent.step].sources:
             outcome, found = (
@@ -588,6 +600,25 @@ class Reconciler:
         self._steps.append(event)
         if self.options.on_step:
             self.options.on_step(event)
+
+
+# Exotel's clock against ours: a `date_updated` this much before an intent was opened is
+# taken to be someone else's change, not one our PUT made.
+_CLOCK_SKEW = timedelta(seconds=10)
+
+
+def _already_there(intent: OpenIntent, campaign: Campaign) -> str | None:
+    """Why the campaign's target status predates the step, by its `date_updated`; None when
+    it does not (or there is no `date_updated`). Only for a rules file that trusts it:
+    Exotel may leave `date_updated` unmoved on a status change (docs/exotel-api.md §0)."""
+    updated = campaign.date_updated
+    if updated is None or updated + _CLOCK_SKEW >= intent.created_at:
+        return None
+    return (
+        f"not applied by this step: campaign was already {campaign.status.value} "
+        f"(date_updated {updated.isoformat()}, before the intent was opened at "
+        f"{intent.created_at.isoformat()}; date_updated trusted by the rules file)"
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -279,3 +279,39 @@ async def test_a_process_frozen_between_intent_and_put_sends_nothing_on_waking(
     rows = [r for r in await store.audit(limit=20) if r.outcome == Outcome.FAILED]
     assert len(rows) == 1 and rows[0].campaign_id in (campaign, other)
     assert "NotSent" in (rows[0].error or "") and "not sent" in (rows[0].error or "")
+
+
+@pytest.mark.parametrize(
+    ("trusted", "state", "error"),
+    [
+        (False, IntentState.SUCCEEDED, None),
+        (True, IntentState.FAILED, "not applied by this step: campaign was already paused"),
+    ],
+)
+async def test_a_doubtful_step_is_not_credited_with_a_change_made_before_it_when_trusted(
+    sim: Simulator, client: ExotelClient, store: Store, db_url: str, sim_clock: FixedClock,
+    trusted: bool, state: IntentState, error: str | None,
+) -> None:  # fmt: skip
+    """Seen in the soak: a pause whose answer was lost, on a campaign Exotel had paused at
+    its end_at 49 s before, was credited by the re-read. With `trust_date_updated` the
+    campaign's date_updated says the status predates the step; without it, the re-read
+    cannot tell (Exotel may not move date_updated), and credits it as before."""
+    campaign = running(sim)
+    sim.set_status(campaign, Status.PAUSED)  # someone else, at 10:00 by the simulator
+    sim_clock.advance(timedelta(seconds=49))
+    a, b = leased(store, "a"), leased(store, "b")
+    assert await a.hold()
+    intent = await open_as(store, a, campaign, sim)  # a's pause: its answer never came
+    await expire_lease(db_url, a.name)
+    await age_intents(db_url, GRACE)
+    rules = replace(RULES, trust_date_updated=trusted)
+    standby = daemon(client, store, sim_clock, b)
+    standby.ruleset = lambda: rules
+
+    assert (await standby.tick()).ok
+    rows = await store.audit(campaign_id=campaign)
+    final = (Outcome.SUCCEEDED, Outcome.FAILED)
+    decided = next(r for r in rows if r.intent_id == intent and r.outcome in final)
+    assert decided.outcome.value == state.value
+    assert error is None or error in (decided.error or "")
+    assert puts(sim) == []  # paused already: nothing to send either way

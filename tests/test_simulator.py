@@ -14,8 +14,15 @@ import aiohttp
 import pytest
 
 from lifecycle.clock import FixedClock
-from lifecycle.model import Status
-from lifecycle.simulator import Fault, Simulator, SimulatorConfig, running
+from lifecycle.model import Action, Status
+from lifecycle.simulator import (
+    TAG_HEADER,
+    Fault,
+    Simulator,
+    SimulatorConfig,
+    TransitionRecord,
+    running,
+)
 
 from .fixtures.sim import SIM_NOW
 
@@ -41,7 +48,7 @@ class Api:
     async def call(
         self, method: str, path: str = "", *, sid: str = SID, auth: str | None = AUTH, **kw: Any
     ) -> Reply:
-        headers = {"Authorization": auth} if auth else {}
+        headers = {**kw.pop("headers", {}), **({"Authorization": auth} if auth else {})}
         target = f"{self.url}/v2/accounts/{sid}/campaigns{path}"
         async with self.session.request(method, target, headers=headers, **kw) as response:
             text = await response.text()
@@ -243,6 +250,44 @@ async def test_set_status_is_an_operator_by_hand(sim: Simulator, api: Api) -> No
     sim.set_status(cid, Status.PAUSED)
     assert await api.status(cid) == "Paused"
     assert sim.campaign(cid).status == Status.PAUSED
+
+
+async def test_transitions_log_what_was_applied_and_refused(
+    sim: Simulator, sim_clock: FixedClock, api: Api
+) -> None:
+    cid = make(sim, Status.IN_PROGRESS)
+    entered = sim.campaign(cid).date_updated
+    sim_clock.advance(timedelta(minutes=1))
+    paused = await api.call(
+        "PUT", f"/{cid}", json={"campaigns": [{"action": "pause"}]}, headers={TAG_HEADER: "p1"}
+    )
+    again = await api.act(cid, "pause")  # no tag: a client that sends none
+    sim_clock.advance(timedelta(minutes=1))
+    sim.set_status(cid, Status.IN_PROGRESS)
+    assert (paused.status, again.status) == (200, 409)
+    first, refused, by_hand = sim.transitions
+    assert first == TransitionRecord(
+        at=SIM_NOW + timedelta(minutes=1),
+        campaign_id=cid,
+        source="api",
+        action=Action.PAUSE,
+        status_before=Status.IN_PROGRESS,
+        since=entered,
+        status_after=Status.PAUSED,
+        applied=True,
+        tag="p1",
+    )
+    assert (refused.applied, refused.status_before, refused.since, refused.tag) == (
+        False,
+        Status.PAUSED,
+        SIM_NOW + timedelta(minutes=1),
+        None,
+    )
+    assert (by_hand.source, by_hand.action, by_hand.status_after) == (
+        "operator",
+        None,
+        Status.IN_PROGRESS,
+    )
 
 
 # -- listing ---------------------------------------------------------------------------

@@ -16,16 +16,18 @@ machine), `account` (`Simulator`), `bodies` (request parsing), `wire` (response 
 
 from .account import Simulator
 from .campaign import IllegalAction, SimCampaign
-from .config import Fault, RequestRecord, SimulatorConfig
+from .config import TAG_HEADER, Fault, RequestRecord, SimulatorConfig, TransitionRecord
 from .server import running, serve_forever
 
 __all__ = [
+    "TAG_HEADER",
     "Fault",
     "IllegalAction",
     "RequestRecord",
     "SimCampaign",
     "Simulator",
     "SimulatorConfig",
+    "TransitionRecord",
     "running",
     "serve_forever",
 ]

@@ -13,7 +13,7 @@ from lifecycle.model import Action, Status, is_legal
 
 from .bodies import NUMBERS_PER_LIST, CampaignSpec, Update
 from .campaign import SimCampaign, Stretch
-from .config import Fault, RequestRecord, SimulatorConfig
+from .config import Fault, RequestRecord, SimulatorConfig, TransitionRecord
 from .faults import FaultQueue
 from .quota import Quota
 from .wire import IST, Refusal
@@ -41,6 +41,9 @@ class Simulator:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.seed = seed
         self.requests: list[RequestRecord] = []
+        # Every status change asked for by a PUT or by hand, in arrival order: what the
+        # server applied and what it refused, for harnesses that judge a client by it.
+        self.transitions: list[TransitionRecord] = []
         self.faults = FaultQueue()
         per_minute = config.rate_per_minute
         self.quota = Quota(per_minute) if per_minute is not None else None
@@ -125,7 +128,12 @@ class Simulator:
 
     def set_status(self, campaign_id: str, status: Status) -> None:
         """An operator acting by hand in the dashboard: any status, legal or not."""
-        self.campaign(campaign_id).force(status, self.clock.now())
+        campaign = self.campaign(campaign_id)
+        before, since, now = campaign.status, campaign.date_updated, self.clock.now()
+        campaign.force(status, now)
+        self.transitions.append(
+            TransitionRecord(now, campaign_id, "operator", None, before, since, status, True)
+        )
 
     def advance(self) -> None:
         """Apply every automatic move due up to `clock.now()`."""
@@ -173,15 +181,22 @@ class Simulator:
         campaign.lists = spec.lists
         return campaign
 
-    def update(self, campaign_id: str, update: Update) -> SimCampaign:
-        """Apply detail changes, then the action; nothing changes when any part is refused."""
+    def update(self, campaign_id: str, update: Update, *, tag: str | None = None) -> SimCampaign:
+        """Apply detail changes, then the action; nothing changes when any part is refused.
+
+        An action, applied or refused as illegal, is logged in `transitions` with `tag`.
+        """
         campaign = self.find(campaign_id)
         _check_update_allowed(campaign, update)
-        if update.action is not None and not is_legal(campaign.status, update.action):
-            raise self._illegal(campaign, update.action)
+        action, before, since = update.action, campaign.status, campaign.date_updated
+        now = self.clock.now()
+        if action is not None and not is_legal(before, action):
+            self._log_action(campaign, action, (before, since, now), tag=tag, applied=False)
+            raise self._illegal(campaign, action)
         _apply_details(campaign, update)
-        if update.action is not None:
-            campaign.act(update.action, self.clock.now())
+        if action is not None:
+            campaign.act(action, now)
+            self._log_action(campaign, action, (before, since, now), tag=tag, applied=True)
         return campaign
 
     def delete(self, campaign_id: str) -> SimCampaign:
@@ -196,6 +211,30 @@ class Simulator:
             )
         campaign.force(Status.DELETED, self.clock.now())
         return campaign
+
+    def _log_action(
+        self,
+        campaign: SimCampaign,
+        action: Action,
+        when: tuple[Status, datetime, datetime],
+        *,
+        tag: str | None,
+        applied: bool,
+    ) -> None:
+        """Log an action that arrived at `now` while the campaign was `before` since `since`."""
+        before, since, now = when
+        record = TransitionRecord(
+            at=now,
+            campaign_id=campaign.id,
+            source="api",
+            action=action,
+            status_before=before,
+            since=since,
+            status_after=campaign.status,
+            applied=applied,
+            tag=tag,
+        )
+        self.transitions.append(record)
 
     def _illegal(self, campaign: SimCampaign, action: Action) -> Refusal:
         return Refusal(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
+
+from lifecycle.model import Action, Status
 
 StatusStyle = Literal["pascal", "lower"]
 EndAtBehaviour = Literal["completed", "paused"]
@@ -80,3 +82,31 @@ class RequestRecord:
     authorized: bool
     authorization_header_present: bool
     url: str  # full URL as received: tests assert no credential ever appears in it
+
+
+# The request header whose value a `TransitionRecord` keeps as its `tag`: an opaque label
+# a harness in front of the simulator (the soak's fault proxy) attaches to each request,
+# to tell which of its requests reached the campaign and what came of it.
+TAG_HEADER = "X-Simulator-Tag"
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    """One attempt to change a campaign's status, as the simulator judged it on arrival.
+
+    `source` is "api" for a PUT with an action (`applied` False when it was illegal from
+    `status_before`, answered 409/400) and "operator" for `Simulator.set_status`, a
+    person in the dashboard (`action` None). `since` is when the campaign entered
+    `status_before`: a `since` later than every earlier record of the campaign means the
+    platform moved it by itself (send_at, end_at, the last number dialled).
+    """
+
+    at: datetime
+    campaign_id: str
+    source: Literal["api", "operator"]
+    action: Action | None
+    status_before: Status
+    since: datetime
+    status_after: Status
+    applied: bool
+    tag: str | None = None

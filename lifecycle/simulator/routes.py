@@ -11,6 +11,7 @@ from lifecycle.model import Status
 
 from .bodies import parse_create, parse_update, unwrap
 from .campaign import SimCampaign
+from .config import TAG_HEADER
 from .gate import Gate, read_json
 from .wire import Json, Refusal, campaign_item, envelope, render_call
 
@@ -74,7 +75,8 @@ class CampaignRoutes:
 
     async def update_campaign(self, request: web.Request) -> web.Response:
         item = unwrap(await read_json(request), strict=self.sim.config.strict_body)
-        campaign = self.sim.update(request.match_info["id"], parse_update(item))
+        tag = request.headers.get(TAG_HEADER)
+        campaign = self.sim.update(request.match_info["id"], parse_update(item), tag=tag)
         return self._answer(request, [self._item(campaign)])
 
     async def delete_campaign(self, request: web.Request) -> web.Response:

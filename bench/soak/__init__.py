@@ -1,0 +1,1 @@
+"""The soak kept in the repo (`make soak`, README "Soak"): see `__main__` for the run."""
