@@ -29,6 +29,7 @@ lint: $(TEST_STAMP)
 
 test: lint
 	$(BIN)/lifecycle check rules.yaml
+	$(BIN)/lifecycle check --accounts deploy/accounts.example.yaml rules.yaml
 	$(BIN)/lifecycle test rules.test.yaml
 	$(BIN)/python -m pytest -q
 

@@ -255,7 +255,7 @@ async def main(args: argparse.Namespace) -> None:
     db_url = base.update_query_dict({"schema": schema}).render_as_string(hide_password=False)
     config = SimulatorConfig(rate_per_minute=None, end_at_lag=timedelta(days=1))
     sim = Simulator(config, clock=SystemClock())
-    store = await Store.connect(db_url)
+    store = await Store.connect(db_url, account="acme1")  # the daemons' account
     await store.upgrade()
     stop = asyncio.Event()
     with tempfile.TemporaryDirectory() as workdir:

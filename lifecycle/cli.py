@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -22,8 +23,9 @@ from lifecycle.errors import ConfigError, LifecycleError, RulesError, SchemaOutd
 from lifecycle.instant import format_duration, format_instant, parse_when
 
 if TYPE_CHECKING:
+    from lifecycle.accounts import Account
     from lifecycle.console import Period
-    from lifecycle.rules import CheckReport
+    from lifecycle.rules import CheckReport, Overrides, Ruleset
     from lifecycle.settings import Settings
 
 P = ParamSpec("P")
@@ -40,6 +42,13 @@ RULES_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Rules file (default: $LIFECYCLE_RULES or rules.yaml).",
+)
+ACCOUNT_OPTION = click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default=None,
+    help="The Exotel account (required when LIFECYCLE_ACCOUNTS lists several).",
 )
 
 
@@ -135,14 +144,33 @@ def _settings(rules_path: Path | None = None, **overrides: object) -> Settings:
     return settings
 
 
-def _rules_zone(settings: Settings) -> ZoneInfo:
+def _account(rules_path: Path | None, sid: str | None) -> Account:
+    """The account a command works on (`--account`, or the only one configured), with
+    `--rules` in place of its rules file when given."""
+    from lifecycle.accounts import choose_account, configured_accounts
+
+    account = choose_account(configured_accounts(_settings()), sid)
+    if rules_path is None:
+        return account
+    return dataclasses.replace(
+        account, settings=account.settings.model_copy(update={"rules": rules_path})
+    )
+
+
+def _ruleset(account: Account) -> Ruleset:
+    """The account's rules, with its overrides; RulesError (exit 2, located) otherwise."""
+    from lifecycle.rules import load_rules
+
+    return load_rules(account.settings.rules, account.overrides)
+
+
+def _rules_zone(account: Account) -> ZoneInfo:
     """The rules' zone, in which a WHEN typed on the command line is read and every instant
     shown is written, log stamps included (from here on). Rules that cannot be read are an
     error with FILE:LINE:COL, never a silent switch to UTC."""
-    from lifecycle.rules import load_rules
-
+    settings = account.settings
     try:
-        tz = load_rules(settings.rules).timezone
+        tz = _ruleset(account).timezone
     except RulesError:
         click.echo(
             f"lifecycle: times are read and shown in the zone of the rules, and {settings.rules} "
@@ -181,12 +209,17 @@ def main() -> None:
 @handles_errors
 def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     """Run the daemon (or one tick with --once)."""
+    from lifecycle.accounts import configured_accounts
     from lifecycle.daemon import DaemonOptions, run_daemon
     from lifecycle.rules import load_rules
 
     settings = _settings(rules_path)
-    _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
-    settings.require_credentials()
+    if settings.accounts is None:
+        _zone_logs(settings, load_rules(settings.rules).timezone)  # bad rules: exit 2, located
+        settings.require_credentials()
+    else:  # every account's credentials found and rules valid, or exit 2 naming what is not
+        zones = [_ruleset(account).timezone for account in configured_accounts(settings)]
+        _zone_logs(settings, zones[0])
     code = run_async(run_daemon(settings, DaemonOptions(once=once, dry_run=dry_run)))
     sys.exit(code)
 
@@ -213,6 +246,7 @@ def run(rules_path: Path | None, once: bool, dry_run: bool) -> None:
     help="Timeline: what Exotel does to a running campaign at its end_at (the docs disagree).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@ACCOUNT_OPTION
 @handles_errors
 def plan(
     rules_path: Path | None,
@@ -223,6 +257,7 @@ def plan(
     snapshot: Path | None,
     end_at: str,
     as_json: bool,
+    account_sid: str | None,
 ) -> None:
     """Show what a tick at WHEN would do, or every decision from --from to --to.
 
@@ -231,11 +266,11 @@ def plan(
     """
     from lifecycle import output
     from lifecycle.console import plan_at, timeline_over
-    from lifecycle.rules import load_rules
 
     _check_period_options(at_text, from_text, to_text)
-    settings = _settings(rules_path)
-    ruleset = load_rules(settings.rules)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    ruleset = _ruleset(account)
     tz = ruleset.timezone
     _zone_logs(settings, tz)
     if from_text is None or to_text is None:
@@ -283,33 +318,86 @@ def _check_period_options(at_text: str | None, from_text: str | None, to_text: s
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option(
+    "--accounts",
+    "accounts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Check this accounts file, and the rules file of each account (with its overrides).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "github", "json"]),
     default="text",
     show_default=True,
     help="text: FILE:LINE:COL lines on stderr; github: workflow annotations on stdout; "
-    "json: one object on stdout. The exit code is the same for all three.",
+    "json: one object on stdout (with --accounts, one line per rules file checked). The "
+    "exit code is the same for all three.",
 )
 @handles_errors
-def check(path: Path | None, strict: bool, fmt: str) -> None:
+def check(path: Path | None, strict: bool, accounts_path: Path | None, fmt: str) -> None:
     """Validate a rules file: exit 0, or 2 with FILE:LINE:COL: messages on stderr."""
-    from lifecycle.rules import CheckReport, check_source, read_rules
+    from lifecycle.rules import NO_OVERRIDES
 
     # Only LIFECYCLE_RULES matters here: a bad unrelated setting must not stop a check.
     path = path or Path(os.environ.get("LIFECYCLE_RULES") or "rules.yaml")
+    if accounts_path is None:
+        sys.exit(_check_rules(path, NO_OVERRIDES, strict=strict, fmt=fmt))
+    sys.exit(_check_accounts(accounts_path, default_rules=path, strict=strict, fmt=fmt))
+
+
+def _check_accounts(path: Path, *, default_rules: Path, strict: bool, fmt: str) -> int:
+    """The accounts file, then each account's rules as that account reads them (a shared
+    file once per distinct overrides). Credentials are not read: `check` runs anywhere.
+    The account lines are text's only: github and json carry the rules' results alone."""
+    from lifecycle.accounts import read_accounts
+    from lifecycle.rules import Overrides
+
+    text = fmt == "text"
+    specs = read_accounts(path)  # RulesError: exit 2, located
+    if text:
+        click.echo(f"{path}: ok ({len(specs)} accounts: {', '.join(s.sid for s in specs)})")
+    seen: set[tuple[Path, str | None, str | None]] = set()
+    worst = 0
+    for spec in specs:
+        rules = path.parent / spec.rules if spec.rules else default_rules
+        overrides = Overrides(ZoneInfo(spec.timezone) if spec.timezone else None, spec.holidays)
+        same = (rules, spec.timezone, spec.holidays.model_dump_json() if spec.holidays else None)
+        if same in seen:
+            continue
+        seen.add(same)
+        if text:
+            click.echo(f"account {spec.sid}:", nl=False)
+        code = _check_rules(rules, overrides, strict=strict, fmt=fmt, prefix=" " if text else "")
+        worst = max(worst, code)
+    return worst
+
+
+def _check_rules(
+    path: Path, overrides: Overrides, *, strict: bool, fmt: str = "text", prefix: str = ""
+) -> int:
+    """One rules file, as the daemon (with `overrides`) reads it: the exit code. `prefix`:
+    the line goes on after "account SID:" (text, with --accounts)."""
+    from lifecycle.rules import CheckReport, check_source, read_rules
+
     try:
         source = read_rules(path)  # as the daemon reads it: the same bytes, the same sha256
     except RulesError as exc:  # unreadable, too large, not UTF-8: said in the same format
+        if prefix:
+            click.echo(f"{prefix}{path}: not valid")
         _print_check(fmt, str(path), CheckReport(None, exc.problems, []))
-        sys.exit(2)
-    report = check_source(source, at=SystemClock().now())
+        return 2
+    report = check_source(source, at=SystemClock().now(), overrides=overrides)
     code = 2 if report.errors else (1 if strict and report.warnings else 0)
-    _print_check(fmt, str(path), report, ok=code == 0)
-    sys.exit(code)
+    if prefix and code:
+        click.echo(f"{prefix}{path}: not valid")
+    _print_check(fmt, str(path), report, ok=code == 0, prefix=prefix)
+    return code
 
 
-def _print_check(fmt: str, path: str, report: CheckReport, *, ok: bool = False) -> None:
+def _print_check(
+    fmt: str, path: str, report: CheckReport, *, ok: bool = False, prefix: str = ""
+) -> None:
     """The problems, then (when the file passes) the summary line, in format `fmt`."""
     from lifecycle.rules.formats import check_to_json, to_github
 
@@ -327,8 +415,8 @@ def _print_check(fmt: str, path: str, report: CheckReport, *, ok: bool = False) 
     ruleset = report.ruleset
     if ok and ruleset is not None:
         click.echo(
-            f"{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} calendars, "
-            f"{len(report.warnings)} warnings, {ruleset.hash})"
+            f"{prefix}{path}: ok ({len(ruleset.rules)} rules, {len(ruleset.calendars)} "
+            f"calendars, {len(report.warnings)} warnings, {ruleset.hash})"
         )
 
 
@@ -360,8 +448,10 @@ def rule_tests(path: Path) -> None:
 @click.option("--since", "since_text", metavar="WHEN", help="Only rows at or after WHEN.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@ACCOUNT_OPTION
 @handles_errors
 def audit(
+    account_sid: str | None,
     rules_path: Path | None,
     campaign_id: str | None,
     rule: str | None,
@@ -373,8 +463,9 @@ def audit(
     from lifecycle import output
     from lifecycle.console import missing_database, read_audit
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     since = _when(since_text, tz) if since_text else None
     if missing := missing_database(settings):
         click.echo(f"lifecycle: {missing}", err=True)
@@ -392,14 +483,17 @@ def audit(
 @click.argument("campaign_id")
 @RULES_OPTION
 @click.option("--at", "at_text", metavar="WHEN", help="Explain as of WHEN (default: now).")
+@ACCOUNT_OPTION
 @handles_errors
-def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
+def why(
+    campaign_id: str, rules_path: Path | None, at_text: str | None, account_sid: str | None
+) -> None:
     """Why a campaign was (or was not) acted on: rules, decisions, audit, holds."""
     from lifecycle.console import explain_campaign
-    from lifecycle.rules import load_rules
 
-    settings = _settings(rules_path)
-    ruleset = load_rules(settings.rules)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    ruleset = _ruleset(account)
     _zone_logs(settings, ruleset.timezone)
     at = _when(at_text, ruleset.timezone)
     click.echo(run_async(explain_campaign(settings, ruleset, campaign_id, at)))
@@ -410,13 +504,21 @@ def why(campaign_id: str, rules_path: Path | None, at_text: str | None) -> None:
 @RULES_OPTION
 @click.option("--until", "until_text", metavar="WHEN", required=True)
 @click.option("--reason", required=True, help="Shown in `why` and the audit trail.")
+@ACCOUNT_OPTION
 @handles_errors
-def hold(campaign_id: str, rules_path: Path | None, until_text: str, reason: str) -> None:
+def hold(
+    campaign_id: str,
+    rules_path: Path | None,
+    until_text: str,
+    reason: str,
+    account_sid: str | None,
+) -> None:
     """Keep every rule's hands off a campaign until WHEN (read in the rules' zone)."""
     from lifecycle.console import with_store
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     until = _when(until_text, tz)
     now = SystemClock().now()
     run_async(
@@ -430,12 +532,13 @@ def hold(campaign_id: str, rules_path: Path | None, until_text: str, reason: str
 
 @main.command()
 @click.argument("campaign_id")
+@ACCOUNT_OPTION
 @handles_errors
-def release(campaign_id: str) -> None:
+def release(campaign_id: str, account_sid: str | None) -> None:
     """Remove the hold on a campaign."""
     from lifecycle.console import with_store
 
-    settings = _settings()
+    settings = _account(None, account_sid).settings
     now = SystemClock().now()
     released = run_async(with_store(settings, lambda s: s.release_hold(campaign_id, at=now)))
     click.echo(f"released {campaign_id}" if released else f"{campaign_id} had no hold")
@@ -443,14 +546,16 @@ def release(campaign_id: str) -> None:
 
 @main.command()
 @RULES_OPTION
+@ACCOUNT_OPTION
 @handles_errors
-def holds(rules_path: Path | None) -> None:
+def holds(rules_path: Path | None, account_sid: str | None) -> None:
     """List the holds in force; times in the rules' zone."""
     from lifecycle import output
     from lifecycle.console import with_store
 
-    settings = _settings(rules_path)
-    tz = _rules_zone(settings)
+    account = _account(rules_path, account_sid)
+    settings = account.settings
+    tz = _rules_zone(account)
     now = SystemClock().now()
     for item in run_async(with_store(settings, lambda s: s.holds(at=now))):
         click.echo(output.hold_line(item, tz))
@@ -458,9 +563,10 @@ def holds(rules_path: Path | None) -> None:
 
 @main.command()
 @RULES_OPTION
+@ACCOUNT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @handles_errors
-def status(rules_path: Path | None, as_json: bool) -> None:
+def status(rules_path: Path | None, account_sid: str | None, as_json: bool) -> None:
     """What the status page's header shows: exit 0 healthy, 1 not, 2 cannot tell.
 
     Reads the database (the last tick any leader recorded, the lease, campaigns, intents,
@@ -471,9 +577,10 @@ def status(rules_path: Path | None, as_json: bool) -> None:
     from lifecycle.errors import StoreUnavailable
     from lifecycle.overview import status_to_json, status_to_text
 
-    settings = _settings(rules_path)
+    account = _account(rules_path, account_sid)
     try:
-        report, tz = run_async(read_status(settings, now=SystemClock().now()))
+        now = SystemClock().now()
+        report, tz = run_async(read_status(account.settings, now=now, overrides=account.overrides))
     except StoreUnavailable as exc:  # cannot tell: exit 2, like no database at all
         _fail(f"database unreachable: {exc}", 2)
 
@@ -501,9 +608,17 @@ def status(rules_path: Path | None, as_json: bool) -> None:
     show_default=True,
     help="Where call counts go: a summary beside data or inside it, stats, or nowhere.",
 )
+@click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default="acme1",
+    show_default=True,
+    help="The account SID it serves (one per simulator: several make an accounts file's).",
+)
 def simulator(
     host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int,
-    counts: str,
+    counts: str, account_sid: str,
 ) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
     import asyncio
@@ -512,6 +627,7 @@ def simulator(
 
     _configure_logging("INFO")
     config = SimulatorConfig(
+        account_sid=account_sid,
         status_style=status_style,  # type: ignore[arg-type]
         end_at_behaviour=end_at,  # type: ignore[arg-type]
         rate_per_minute=rate or None,
@@ -544,10 +660,25 @@ def db() -> None:
 
 
 @db.command()
+@click.option(
+    "--account",
+    "account_sid",
+    metavar="SID",
+    default=None,
+    help="The account that rows written before accounts belong to "
+    "(default: EXOTEL_ACCOUNT_SID, or the only account of LIFECYCLE_ACCOUNTS).",
+)
 @handles_errors
-def upgrade() -> None:
+def upgrade(account_sid: str | None) -> None:
     """Upgrade the database schema to this version (Alembic)."""
     from lifecycle.console import upgrade_database
 
     settings = _settings()
+    if account_sid is None and not settings.exotel_account_sid and settings.accounts:
+        from lifecycle.accounts import read_accounts
+
+        listed = read_accounts(settings.accounts)
+        account_sid = listed[0].sid if len(listed) == 1 else None
+    if account_sid is not None:
+        settings = settings.model_copy(update={"exotel_account_sid": account_sid})
     click.echo(run_async(upgrade_database(settings)))

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from lifecycle import engine
@@ -25,19 +25,11 @@ from lifecycle.lease import lease_name
 from lifecycle.model import Campaign, History, Plan
 from lifecycle.output import audit_line, local_iso
 from lifecycle.overview import StatusReport, judge_status, stored_health
-from lifecycle.rules import Ruleset, compile_rules, read_rules
+from lifecycle.rules import NO_OVERRIDES, Overrides, Ruleset, compile_rules, read_rules
 from lifecycle.settings import Settings
-from lifecycle.store import AuditRow, Store
+from lifecycle.store import AuditRow, Store, sqlite_path
 
 T = TypeVar("T")
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other databases."""
-    if not url.startswith("sqlite"):
-        return None
-    _, _, rest = url.partition(":///")
-    return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
 def missing_database(settings: Settings) -> str | None:
@@ -55,8 +47,10 @@ def missing_database(settings: Settings) -> str | None:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """A connected store; a SQLite file that does not exist yet is created on first use."""
-    store = await Store.connect(settings.database_url.get_secret_value())
+    """A connected store for the rows of the settings' account; a SQLite file that does not
+    exist yet is created on first use."""
+    url = settings.database_url.get_secret_value()
+    store = await Store.connect(url, account=settings.exotel_account_sid)
     try:
         yield store
     finally:
@@ -184,6 +178,7 @@ async def read_audit(
 
 
 async def upgrade_database(settings: Settings) -> str:
+    """Upgrade to head; rows from before accounts go to the settings' account."""
     async with open_store(settings) as store:
         await store.upgrade()
     return "database schema is up to date"
@@ -270,14 +265,18 @@ async def _remembered(store: Store, campaign_id: str, at: datetime, tz: ZoneInfo
     return lines
 
 
-async def read_status(settings: Settings, *, now: datetime) -> tuple[StatusReport, ZoneInfo]:
-    """`lifecycle status`: the database, the rules file and the daemon's /readyz. The
-    times are in the rules' zone (UTC when the file does not validate: that is reported,
-    not fatal: the daemon keeps its last good rules). ConfigError when there is no database
-    to read; SchemaOutdated when it needs `lifecycle db upgrade`."""
+async def read_status(
+    settings: Settings, *, now: datetime, overrides: Overrides = NO_OVERRIDES
+) -> tuple[StatusReport, ZoneInfo]:
+    """`lifecycle status` of the account of `settings` (an `Account`'s, with its
+    `overrides`): its rows in the database, its rules file and its part of the daemon's
+    /readyz. The times are in the rules' zone
+    (UTC when the file does not validate: that is reported, not fatal: the daemon keeps its
+    last good rules). ConfigError when there is no database to read; SchemaOutdated when it
+    needs `lifecycle db upgrade`."""
     from lifecycle.web.probe import fetch_readyz, readyz_url
 
-    tz, on_disk, problems = _rules_file(settings.rules)
+    tz, on_disk, problems = _rules_file(settings.rules, overrides)
     async with open_existing_store(settings) as store:
         if store is None:
             raise ConfigError(
@@ -287,7 +286,7 @@ async def read_status(settings: Settings, *, now: datetime) -> tuple[StatusRepor
         await store.ensure_current()
         stored = await stored_health(store, lease=lease_name(settings.exotel_account_sid), now=now)
     url = readyz_url(settings.http_host, settings.http_port)
-    daemon = await fetch_readyz(url)
+    daemon = account_readyz(await fetch_readyz(url), settings.exotel_account_sid)
     stale = timedelta(seconds=3 * settings.poll_seconds)
     report = StatusReport(
         stored=stored,
@@ -301,13 +300,28 @@ async def read_status(settings: Settings, *, now: datetime) -> tuple[StatusRepor
     return report, tz
 
 
-def _rules_file(path: Path) -> tuple[ZoneInfo, str | None, tuple[str, ...]]:
+def account_readyz(body: dict[str, Any] | None, sid: str) -> dict[str, Any] | None:
+    """The part of a daemon's /readyz about account `sid`: the whole body when it serves
+    one account, else its entry under `accounts` (ready unless failing); None when that
+    daemon does not serve the account (another one may: that is no problem by itself)."""
+    accounts = body.get("accounts") if body is not None else None
+    if body is None or not isinstance(accounts, dict):
+        return body
+    entry = accounts.get(sid)
+    if not isinstance(entry, dict):
+        return None
+    return {**entry, "ready": entry.get("state") != "failing"}
+
+
+def _rules_file(
+    path: Path, overrides: Overrides = NO_OVERRIDES
+) -> tuple[ZoneInfo, str | None, tuple[str, ...]]:
     """The rules' zone, the file's hash and its located errors, without failing on them."""
     try:
         source = read_rules(path)
     except RulesError as exc:
         return ZoneInfo("UTC"), None, tuple(str(p) for p in exc.problems)
     try:
-        return compile_rules(source).timezone, source.hash, ()
+        return compile_rules(source, overrides).timezone, source.hash, ()
     except RulesError as exc:
         return ZoneInfo("UTC"), source.hash, tuple(str(p) for p in exc.problems)

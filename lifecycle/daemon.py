@@ -1,10 +1,15 @@
 """Process lifetime: resources, signals, the scheduler's jobs, hot reload of the rules.
 
 Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `TickJob`
-is the scheduler's one job that runs ticks: after each tick it sets its own next run to
-the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or a
-rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
+is the scheduler's job that runs one account's ticks: after each tick it sets its own next
+run to the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or
+a rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
 leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+
+Many accounts (LIFECYCLE_ACCOUNTS): one `AccountRunner` per account, each with its own
+client and rate limiter, rules in force, lease, reconciler and tick job (id `tick:SID`).
+Nothing is shared but the process, the database pool and the HTTP side, so a 401, a 429
+storm, a bad rules edit or a slow API on one account never holds another's tick back.
 
 One way to stop: an `asyncio.Event`, set by SIGTERM/SIGINT, and one path from it for the
 daemon and `run --once` alike (`tick_until_stopped`): no new tick starts, every wait (rate
@@ -17,11 +22,15 @@ systemd's TimeoutStopSec. One way to clean up: an `AsyncExitStack` that unwinds 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import signal
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,18 +38,28 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
+from lifecycle.accounts import Account, configured_accounts
 from lifecycle.client import ExotelClient, RequestOutcome
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
-from lifecycle.errors import RulesError
+from lifecycle.errors import ConfigError, RulesError
 from lifecycle.instant import format_instant
-from lifecycle.lease import Lease
-from lifecycle.metrics import Metrics
+from lifecycle.lease import Lease, owner_id
+from lifecycle.metrics import Metrics, MetricsHub
 from lifecycle.notify import Notifier, rules_rejected
 from lifecycle.overview import Rejection, RulesState
-from lifecycle.rules import Ruleset, compile_rules, decode_rules, load_rules, rules_hash
+from lifecycle.rules import (
+    NO_OVERRIDES,
+    Overrides,
+    Ruleset,
+    compile_rules,
+    decode_rules,
+    load_rules,
+    rules_hash,
+)
 from lifecycle.settings import Settings
-from lifecycle.store import Store
+from lifecycle.sharing import Share
+from lifecycle.store import Store, sqlite_path
 from lifecycle.systemd import notify as sd_notify
 from lifecycle.systemd import watchdog_interval
 
@@ -56,6 +75,8 @@ _NUDGE_DELAY = timedelta(seconds=2)
 # unknown (resolved by re-reading on the next start): exit well within 5 s.
 _STOP_GRACE = 2.5
 _TICK_JOB = "tick"
+# The account whose work the current task does: each tick runs in a task of its own.
+_ACCOUNT: ContextVar[str | None] = ContextVar("lifecycle_account", default=None)
 # `run --once` that could not act because another process holds the lease (README, Commands).
 EXIT_STANDBY = 3
 
@@ -73,13 +94,20 @@ class RulesInForce:
     a bad edit is logged with its FILE:LINE:COL problems and the last good rules stay, and
     `state()` tells the status page and `/readyz` about it until a good edit replaces it."""
 
-    def __init__(self, path: Path, metrics: Metrics, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics,
+        overrides: Overrides = NO_OVERRIDES,
+        clock: Clock | None = None,
+    ) -> None:
         self.path = path
         self._metrics = metrics
+        self._overrides = overrides  # the account's zone and holidays (accounts file)
         self._clock = clock or SystemClock()
         # Told of each rejected edit once, after it is logged (the notifier).
         self.on_rejected: Callable[[RejectedEdit], None] | None = None
-        self.current: Ruleset = load_rules(path)
+        self.current: Ruleset = load_rules(path, overrides)
         self.loaded_at = self._clock.now()
         self._rejected: str | None = None
         self.rejection: Rejection | None = None
@@ -111,7 +139,7 @@ class RulesInForce:
         if rules_hash(data) in (current, rejected):
             return None
         try:
-            return compile_rules(decode_rules(data, filename=str(self.path)))
+            return compile_rules(decode_rules(data, filename=str(self.path)), self._overrides)
         except RulesError as exc:
             return RejectedEdit(rules_hash(data), exc)
 
@@ -163,7 +191,8 @@ class RulesInForce:
 
 @dataclass
 class TickJob:
-    """The scheduler's one job that runs ticks (`max_instances=1`: never two at once)."""
+    """The scheduler's job that runs one account's ticks (`max_instances=1`: never two at
+    once); `job_id` tells the accounts' jobs apart."""
 
     reconciler: Reconciler
     rules: RulesInForce
@@ -176,6 +205,11 @@ class TickJob:
     _in_flight: asyncio.Task[None] | None = None
     _nudged: bool = False  # while a run is in flight: run again soon after it
     _hinted: bool = False  # while a run is in flight: run again after the webhook gap
+    job_id: str = _TICK_JOB
+    # Run after each tick (not cut short): a daemon sharing accounts hands over here an
+    # account that moved away during the tick, its steps done.
+    after: Callable[[], Awaitable[None]] | None = None
+    account: str | None = None  # named in every log line of its ticks (several accounts)
 
     def add(self) -> None:
         """The first tick runs at once; each run then sets when the next one does."""
@@ -184,7 +218,7 @@ class TickJob:
             "interval",  # the poll, should a run ever end without setting its successor
             seconds=self.poll.total_seconds(),
             next_run_time=self._wall_in(timedelta(0)),
-            id=_TICK_JOB,
+            id=self.job_id,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -194,6 +228,7 @@ class TickJob:
         """The job: one tick on the rules as saved, then the next run at the next poll, the
         plan's next wake-up or (when nudged meanwhile) soon, whichever comes first."""
         self._in_flight = asyncio.current_task()
+        _ACCOUNT.set(self.account)  # this task's own context: no other account sees it
         self.started = self._wall_in(timedelta(0))
         self._nudged = self._hinted = False
         try:
@@ -203,6 +238,8 @@ class TickJob:
             self._in_flight = None
         if report is not None and not self.reconciler.stop.is_set():
             self._schedule_after(report)
+            if self.after is not None:
+                await self.after()
 
     def nudge(self, reason: str) -> None:
         """Tick soon: a webhook, SIGHUP or a rules edit says the world may have changed."""
@@ -226,12 +263,22 @@ class TickJob:
             return
         self._bring_forward(self._hinted_at())
 
+    def run_soon(self, delay: timedelta) -> None:
+        """Run `delay` from now (real time), unless a run is in flight or due sooner."""
+        if self.reconciler.stop.is_set() or self._in_flight is not None:
+            return
+        self._bring_forward(self._wall_in(delay))
+
+    @property
+    def in_flight(self) -> bool:
+        return self._in_flight is not None
+
     def _hinted_at(self) -> datetime:
         soon = self._wall_in(_NUDGE_DELAY)
         return soon if self.started is None else max(soon, self.started + self.webhook_gap)
 
     def _bring_forward(self, at: datetime) -> None:
-        job = self.scheduler.get_job(_TICK_JOB)
+        job = self.scheduler.get_job(self.job_id)
         if job.next_run_time is None or at < job.next_run_time:  # never postpone it
             job.modify(next_run_time=at)
 
@@ -248,7 +295,7 @@ class TickJob:
             due.append(self._hinted_at())
         if report.plan is not None and report.plan.next_wakeup is not None:
             due.append(self.reconciler.clock.to_wall(report.plan.next_wakeup + _WAKEUP_MARGIN))
-        self.scheduler.get_job(_TICK_JOB).modify(next_run_time=min(due))
+        self.scheduler.get_job(self.job_id).modify(next_run_time=min(due))
 
     def _wall_in(self, delay: timedelta) -> datetime:
         clock = self.reconciler.clock
@@ -291,108 +338,290 @@ class DaemonOptions:
     rules_watch_seconds: float = 5.0  # how soon a saved edit of the rules file is noticed
 
 
+@dataclass
+class AccountRunner:
+    """Everything one account has to itself in a daemon (see the module docstring)."""
+
+    account: Account
+    rules: RulesInForce
+    lease: Lease
+    reconciler: Reconciler
+    ticks: TickJob | None = None  # once serving
+
+    @property
+    def sid(self) -> str:
+        return self.account.sid
+
+
 async def run_daemon(
     settings: Settings, options: DaemonOptions, stop: asyncio.Event | None = None
 ) -> int:
-    """The daemon's whole life. Returns the process exit code."""
-    metrics = Metrics()
-    rules = RulesInForce(settings.rules, metrics, options.clock)
+    """The daemon's whole life, for every configured account. Returns the exit code."""
+    accounts = configured_accounts(settings)
+    hub = MetricsHub()
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         store = await Store.connect(settings.database_url.get_secret_value())
         stack.push_async_callback(store.close)
         await store.ensure_current()
-        progress = Progress()
-        client = await stack.enter_async_context(
-            _client(settings, metrics, stop, _marks(progress, options.clock))
-        )
-        # Real seconds by the database's clock, whatever the speed of the daemon's clock.
-        lease = Lease.for_account(
-            settings.exotel_account_sid,
-            store=store,
-            instance=settings.instance,
-            ttl=settings.lease_ttl,
-            bound=settings.send_bound,
-            metrics=metrics,
-            zone=rules.current.timezone,
-        )
-        stack.push_async_callback(lease.release)
-        notifier = Notifier(store=store, ruleset=rules, clock=options.clock)
-        stack.push_async_callback(notifier.close)  # before the store closes: unwound first
-        await notifier.resume()
-        lease.on_notice = notifier.post
-        rules.on_rejected = _teller(notifier, rules, options.clock)
-        reconciler = Reconciler(
-            client=client,
-            store=store,
-            ruleset=rules,
-            clock=options.clock,
-            options=TickOptions(
-                dry_run=options.dry_run or settings.dry_run,
-                may_act=lease.hold,
-                leader=lease.leader,
-                fence=lease.fence,
-                grace=settings.unknown_grace,
-                on_step=options.on_step,
-                after_tick=notifier.on_tick,
-            ),
-            metrics=metrics,
-            stop=stop,
-            progress=progress,
-        )
+        share: Share | None = None
+        if not options.once:  # `run --once` takes what it can, and is no daemon to share with
+            _one_daemon_per_sqlite_file(stack, settings)
+            share = Share.for_lease(
+                store,
+                owner_id(settings.instance),
+                [account.sid for account in accounts],
+                lease_ttl=settings.lease_ttl,
+            )
+            await share.heartbeat()
+        # Messages name their account when there are several (`Notifier.account`).
+        named = settings.accounts is not None
+        runners = [
+            await _runner(
+                stack,
+                account,
+                store,
+                hub.for_account(account.sid),
+                options,
+                stop,
+                share=share,
+                named=named,
+            )
+            for account in accounts
+        ]
+        if share is not None:
+            stack.push_async_callback(share.leave)  # first on the way out, then the leases
+        if named:
+            _name_accounts_in_logs(stack)
         if options.install_signal_handlers:
             _install_signals(stack, stop)
-        if options.once:
-            return await _once(reconciler, lease)
-        await _serve(stack, settings, options, reconciler, rules)
+        if share is None:
+            return await _once_for_all(runners)
+        await _serve(stack, settings, options, runners, hub, share)
     log.info("stopped cleanly")
     return 0
+
+
+async def _runner(
+    stack: AsyncExitStack,
+    account: Account,
+    root: Store,
+    metrics: Metrics,
+    options: DaemonOptions,
+    stop: asyncio.Event,
+    *,
+    share: Share | None,
+    named: bool = False,
+) -> AccountRunner:
+    """One account's client, rules, lease, notifier and reconciler, cleaned up by `stack`;
+    `named`: its notifications say which account they are about (several accounts)."""
+    settings = account.settings
+    rules = RulesInForce(settings.rules, metrics, account.overrides, options.clock)
+    progress = Progress()
+    client = await stack.enter_async_context(
+        _client(settings, metrics, stop, _marks(progress, options.clock))
+    )
+    store = root.for_account(account.sid)
+    # Real seconds by the database's clock, whatever the speed of the daemon's clock.
+    lease = Lease.for_account(
+        account.sid,
+        store=store,
+        instance=settings.instance,
+        ttl=settings.lease_ttl,
+        bound=settings.send_bound,
+        metrics=metrics,
+        zone=rules.current.timezone,
+    )
+    stack.push_async_callback(lease.release)
+    notifier = Notifier(
+        store=store, ruleset=rules, clock=options.clock, account=account.sid if named else None
+    )
+    stack.push_async_callback(notifier.close)  # before the store closes: unwound first
+    await notifier.resume()
+    lease.on_notice = notifier.post
+    rules.on_rejected = _teller(notifier, rules, options.clock)
+    reconciler = Reconciler(
+        client=client,
+        store=store,
+        ruleset=rules,
+        clock=options.clock,
+        options=TickOptions(
+            dry_run=options.dry_run or settings.dry_run,
+            may_act=_may_act(share, lease, account.sid),
+            leader=lease.leader,
+            fence=lease.fence,
+            grace=settings.unknown_grace,
+            on_step=options.on_step,
+            after_tick=notifier.on_tick,
+        ),
+        metrics=metrics,
+        stop=stop,
+        progress=progress,
+    )
+    return AccountRunner(account, rules, lease, reconciler)
+
+
+def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
+    """Asked before each tick and each step: the lease, if the account is this daemon's
+    share. An account that moved to another daemon is released here, so after the step in
+    flight and before the next one; the new owner takes it once released."""
+    if share is None:
+        return lease.hold
+
+    async def may_act() -> bool:
+        if share.owns(sid):
+            lease.elsewhere = None
+            return await lease.hold()
+        await _hand_over(share, lease, sid)
+        return False
+
+    return may_act
+
+
+async def _hand_over(share: Share, lease: Lease, sid: str) -> None:
+    lease.elsewhere = share.owner(sid)
+    if lease.leading:
+        log.info("account %s moves to daemon %s: releasing its lease", sid, lease.elsewhere)
+        await lease.release()
+
+
+async def _beat(share: Share, runners: list[AccountRunner]) -> None:
+    """The heartbeat job: say this daemon is alive, then hand over the idle accounts that
+    moved away, and tick soon for those that moved here (at once, or just after the old
+    holder's lease expires when that comes before the next beat)."""
+    await share.heartbeat()
+    for runner in runners:
+        if runner.ticks is None or runner.ticks.in_flight:
+            continue  # its own may_act sees the move before its next step
+        if not share.owns(runner.sid):
+            await _hand_over(share, runner.lease, runner.sid)
+        elif not runner.lease.leading:
+            runner.lease.elsewhere = None
+            runner.ticks.run_soon(_takeover_delay(runner.lease, share.beat))
+
+
+def _handing_over(share: Share, runner: AccountRunner) -> Callable[[], Awaitable[None]]:
+    """After each tick: release the account if it moved away meanwhile (a heartbeat skips
+    an account whose tick is in flight, and a tick with no step left never asks again)."""
+
+    async def after_tick() -> None:
+        if runner.lease.leading and not share.owns(runner.sid):
+            await _hand_over(share, runner.lease, runner.sid)
+
+    return after_tick
+
+
+def _takeover_delay(lease: Lease, beat: timedelta) -> timedelta:
+    """0, or when the holder's lease expires if that comes before the next beat."""
+    row = lease.last
+    if row is None:
+        return timedelta(0)
+    left = row.expires_at - row.db_now
+    return left + _WAKEUP_MARGIN if timedelta(0) < left < beat else timedelta(0)
+
+
+class _AccountInLogs(logging.Filter):
+    """Prefixes each log line written for an account's tick with `[SID] `."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sid = _ACCOUNT.get()
+        if sid is not None and not getattr(record, "account", None):
+            record.account = sid
+            record.msg = f"[{sid}] {record.msg}"
+        return True
+
+
+def _name_accounts_in_logs(stack: AsyncExitStack) -> None:
+    """With an accounts file, every line logged for an account says which (the handlers
+    are the CLI's; the filter goes when the daemon stops)."""
+    named = _AccountInLogs()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(named)
+        stack.callback(handler.removeFilter, named)
+
+
+def _one_daemon_per_sqlite_file(stack: AsyncExitStack, settings: Settings) -> None:
+    """SQLite serves one daemon: hold an exclusive lock beside the database file for the
+    daemon's life (the kernel drops it when the process dies, kill -9 included), and
+    refuse to start when another daemon holds it. PostgreSQL has no such limit."""
+    path = sqlite_path(settings.database_url.get_secret_value())
+    if path is None:
+        return
+    lock = path.with_name(path.name + ".daemon")
+    handle = lock.open("a+", encoding="ascii")
+    stack.callback(handle.close)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise ConfigError(
+            f"another daemon ({holder}) is running on the SQLite database {path}: SQLite "
+            "serves one daemon; to share accounts between daemons use PostgreSQL"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
 
 
 async def _serve(
     stack: AsyncExitStack,
     settings: Settings,
     options: DaemonOptions,
-    reconciler: Reconciler,
-    rules: RulesInForce,
+    runners: list[AccountRunner],
+    hub: MetricsHub,
+    share: Share,
 ) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    ticks = TickJob(
-        reconciler,
-        rules,
-        scheduler,
-        poll=timedelta(seconds=settings.poll_seconds),
-        webhook_gap=timedelta(seconds=settings.webhook_gap),
-    )
-    ticks.add()
     scheduler.add_job(
-        _watch_rules,
+        _beat,
         "interval",
-        seconds=options.rules_watch_seconds,
-        args=(rules, ticks),
-        id="rules",
+        seconds=share.beat.total_seconds(),
+        args=(share, runners),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
     )
+    for runner in runners:
+        runner.ticks = _tick_job(runner, scheduler, settings, job_id=_job_id(runners, runner))
+        runner.ticks.after = _handing_over(share, runner)
+        runner.ticks.account = runner.sid if settings.accounts else None
+        runner.ticks.add()
+        scheduler.add_job(
+            _watch_rules,
+            "interval",
+            seconds=options.rules_watch_seconds,
+            args=(runner.rules, runner.ticks),
+            id=f"rules:{runner.sid}",
+        )
+    first = runners[0].reconciler
     scheduler.add_job(
-        _prune, "interval", hours=6, args=(reconciler, settings), id="retention", coalesce=True
+        _prune, "interval", hours=6, args=(first, settings), id="retention", coalesce=True
     )
+    jobs = [runner.ticks for runner in runners if runner.ticks is not None]
     if options.install_signal_handlers:
-        _on_sighup(stack, lambda: ticks.nudge("SIGHUP"))
+        _on_sighup(stack, lambda: _each(jobs, TickJob.nudge, "SIGHUP"))
     interval = watchdog_interval()
     if interval is not None:
         stall = timedelta(seconds=3 * settings.poll_seconds)
+        reconcilers = [runner.reconciler for runner in runners]
         scheduler.add_job(
-            _feed_watchdog, "interval", seconds=interval, args=(reconciler, stall), id="watchdog"
+            _feed_watchdog, "interval", seconds=interval, args=(reconcilers, stall), id="watchdog"
         )
     if options.serve_http:
         state = web.WebState(
-            reconciler=reconciler,
+            reconciler=first,
             clock=options.clock,
             poll_seconds=settings.poll_seconds,
-            nudge=ticks.hint,
+            # A callback does not say which account it is about: each account looks.
+            nudge=lambda reason: _each(jobs, TickJob.hint, reason),
             started_at=options.clock.now(),
             token=settings.webhook_token.get_secret_value(),
             body_timeout=settings.http_idle_timeout,
-            rules=rules.state,
+            accounts={r.sid: r.reconciler for r in runners} if settings.accounts else {},
+            exposition=hub.exposition,
+            rules=runners[0].rules.state,
+            account_rules={r.sid: r.rules.state for r in runners} if settings.accounts else {},
         )
         listen = web.Listen(
             settings.http_host,
@@ -400,39 +629,71 @@ async def _serve(
             max_connections=settings.http_max_connections,
             idle_timeout=settings.http_idle_timeout,
         )
-        runner = await web.start(state, listen)
-        stack.push_async_callback(runner.cleanup)
+        site = await web.start(state, listen)
+        stack.push_async_callback(site.cleanup)
     scheduler.start()
-    sd_notify("READY=1")  # Type=notify: the unit is started once the loop runs
-    log.info(
-        "running: polling every %gs, rules %s (%s)%s",
-        settings.poll_seconds,
-        rules.path,
-        rules.current.hash,
-        ", dry-run" if reconciler.options.dry_run else "",
-    )
-    await reconciler.stop.wait()
+    sd_notify("READY=1")  # Type=notify: the unit is started once the loops run
+    for each in runners:
+        log.info(
+            "running account %s: polling every %gs, rules %s (%s)%s",
+            each.sid,
+            settings.poll_seconds,
+            each.rules.path,
+            each.rules.current.hash,
+            ", dry-run" if each.reconciler.options.dry_run else "",
+        )
+    await first.stop.wait()
     sd_notify("STOPPING=1")
-    log.info("stop requested: finishing the step in flight")
+    log.info("stop requested: finishing the steps in flight")
     scheduler.pause()  # no job starts from here on
-    await ticks.stopped()
+    await asyncio.gather(*(job.stopped() for job in jobs))
     scheduler.shutdown(wait=False)
 
 
-async def _feed_watchdog(reconciler: Reconciler, stall: timedelta) -> None:
-    """WATCHDOG=1 while the tick loop moves: a job on the same event loop, so a blocked
-    loop feeds nothing, and it holds back while a tick (or the wait between ticks) has
-    shown no progress for `stall` (as readiness judges it): systemd then restarts a
-    daemon that is stuck, never one that is merely failing (a restart cannot fix an
-    outage). Each tick's result goes in STATUS=, for `systemctl status`."""
-    progress, now = reconciler.progress, reconciler.clock.now()
-    if progress.at is not None and now - progress.at > stall * reconciler.clock.speed:
-        log.error("tick loop stuck: no progress since %s; not feeding the watchdog",
-                  format_instant(progress.at, reconciler.ruleset().timezone))  # fmt: skip
-        return
-    last = reconciler.last
-    status = "no tick yet" if last is None else _status_line(last, reconciler.ruleset())
+def _job_id(runners: list[AccountRunner], runner: AccountRunner) -> str:
+    """`tick` for the one account of a daemon without an accounts file; else `tick:SID`."""
+    return _TICK_JOB if len(runners) == 1 else f"{_TICK_JOB}:{runner.sid}"
+
+
+def _tick_job(
+    runner: AccountRunner, scheduler: AsyncIOScheduler, settings: Settings, *, job_id: str
+) -> TickJob:
+    return TickJob(
+        runner.reconciler,
+        runner.rules,
+        scheduler,
+        poll=timedelta(seconds=settings.poll_seconds),
+        webhook_gap=timedelta(seconds=settings.webhook_gap),
+        job_id=job_id,
+    )
+
+
+def _each(jobs: list[TickJob], call: Callable[[TickJob, str], None], reason: str) -> None:
+    for job in jobs:
+        call(job, reason)
+
+
+async def _feed_watchdog(reconcilers: list[Reconciler], stall: timedelta) -> None:
+    """WATCHDOG=1 while every account's tick loop moves: a job on the same event loop, so
+    a blocked loop feeds nothing, and it holds back while any account's tick (or the wait
+    between its ticks) has shown no progress for `stall` (as readiness judges it): systemd
+    then restarts a daemon that is stuck, never one that is merely failing (a restart
+    cannot fix an outage). Each tick's result goes in STATUS=, for `systemctl status`."""
+    for reconciler in reconcilers:
+        progress, now = reconciler.progress, reconciler.clock.now()
+        if progress.at is not None and now - progress.at > stall * reconciler.clock.speed:
+            log.error("tick loop stuck: no progress since %s; not feeding the watchdog",
+                      format_instant(progress.at, reconciler.ruleset().timezone))  # fmt: skip
+            return
+    named = len(reconcilers) > 1
+    status = "; ".join(_status_of(reconciler, named=named) for reconciler in reconcilers)
     sd_notify("WATCHDOG=1\nSTATUS=" + " ".join(status.split()))  # one line: no other keys
+
+
+def _status_of(reconciler: Reconciler, *, named: bool) -> str:
+    last = reconciler.last
+    line = "no tick yet" if last is None else _status_line(last, reconciler.ruleset())
+    return f"{reconciler.store.account}: {line}" if named else line
 
 
 def _status_line(report: TickReport, ruleset: Ruleset) -> str:
@@ -446,6 +707,7 @@ def _status_line(report: TickReport, ruleset: Ruleset) -> str:
 
 async def _watch_rules(rules: RulesInForce, ticks: TickJob) -> None:
     """Pick up a saved edit within seconds: a good one ticks early, a bad one is logged."""
+    _ACCOUNT.set(ticks.account)  # a job's own task: logged as its account's
     if await rules.refresh_off_loop():
         ticks.nudge("rules changed")
 
@@ -460,6 +722,22 @@ async def _prune(reconciler: Reconciler, settings: Settings) -> None:
     if removed:
         older = format_instant(before, reconciler.ruleset().timezone)
         log.info("retention: removed %d rows older than %s", removed, older)
+
+
+async def _once_for_all(runners: list[AccountRunner]) -> int:
+    """`run --once` for every account at once: 1 when any tick failed, else EXIT_STANDBY
+    when any account was led by another process, else 0."""
+
+    async def once(runner: AccountRunner) -> int:  # a task of its own: its own context
+        if len(runners) > 1:
+            _ACCOUNT.set(runner.sid)
+        return await _once(runner.reconciler, runner.lease)
+
+    codes = await asyncio.gather(*(once(r) for r in runners))
+    for worst in (1, EXIT_STANDBY):
+        if worst in codes:
+            return worst
+    return 0
 
 
 async def _once(reconciler: Reconciler, lease: Lease) -> int:

@@ -164,7 +164,7 @@ async def _skip_the_night(clock: ScaledClock, echo: Callable[[str], None]) -> No
 
 async def _summary(settings: Settings, *, keep: bool) -> str:
     url = settings.database_url.get_secret_value()
-    store = await Store.connect(url)
+    store = await Store.connect(url, account=settings.exotel_account_sid)
     try:
         rows = await store.audit(limit=100_000)
     finally:

@@ -102,6 +102,9 @@ class Lease:
     zone: tzinfo  # for the times in log lines: the rules' zone
     incarnation: Incarnation = field(default_factory=Incarnation.current)
     last: LeaseRow | None = None  # the lease as last read, for saying who holds it
+    # When daemons share the accounts and another one owns this account: which (for
+    # readiness: this process does not even ask for the lease).
+    elsewhere: str | None = None
     _leading: bool | None = None  # None until the first hold(): log changes only
     # Told of a lease lost to another owner, or taken over from one (the notifier).
     on_notice: Callable[[Message], None] | None = None
@@ -150,9 +153,16 @@ class Lease:
         self._set(held)
         return held
 
+    @property
+    def leading(self) -> bool:
+        """Whether this process held the lease at its last `hold()`."""
+        return bool(self._leading)
+
     def leader(self) -> str | None:
         """Who holds the lease and until when, as it last answered, when it is not this
         process: for readiness. None while this process leads or before any answer."""
+        if self.elsewhere is not None:
+            return f"daemon {self.elsewhere} serves this account (shared by rendezvous)"
         if self.last is None or self._leading is not False:
             return None
         return self.describe(self.last)

@@ -1,8 +1,10 @@
-"""Prometheus metrics. One `Metrics` per process, on its own registry (tests build many).
+"""Prometheus metrics. One `Metrics` per account, on its own registry (tests build many);
+a `MetricsHub` shows every account's in one exposition, each sample labelled `account`.
 
 Conventions: no `_created` series (they double the series count and no dashboard reads
 them); the process collector (`process_*`: CPU, memory, open files) and
-`lifecycle_build_info{version}` are on every registry; `lifecycle_campaigns{status}` has a
+`lifecycle_build_info{version}` describe the process, so they are on a lone `Metrics` and,
+once and unlabelled, on a hub, never once per account; `lifecycle_campaigns{status}` has a
 series for every status, 0 when none is seen, so a status emptied by the rules reads 0
 rather than vanishing (an absent series makes alerts and graphs go blank instead of zero).
 """
@@ -10,7 +12,7 @@ rather than vanishing (an absent series makes alerts and graphs go blank instead
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import (
@@ -22,6 +24,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from lifecycle.model import Campaign, Status
 
@@ -38,15 +42,24 @@ def build_version() -> str:
         return "unknown"
 
 
+def describe_process(registry: CollectorRegistry) -> None:
+    """`process_*` and `lifecycle_build_info{version}` on `registry`: once per process."""
+    ProcessCollector(registry=registry)
+    build_info = Gauge(
+        "lifecycle_build_info", "The running version (value 1)", ["version"], registry=registry
+    )
+    build_info.labels(version=build_version()).set(1)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    """One account's metrics. `process=False` for an account of a `MetricsHub`, which
+    describes the process itself (else each account would repeat it, labelled)."""
+
+    def __init__(self, *, process: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        ProcessCollector(registry=r)
-        self.build_info = Gauge(
-            "lifecycle_build_info", "The running version (value 1)", ["version"], registry=r
-        )
-        self.build_info.labels(version=build_version()).set(1)
+        if process:
+            describe_process(r)
         self.ticks = Counter(
             "lifecycle_ticks", "Reconcile ticks, by result", ["result"], registry=r
         )
@@ -126,6 +139,38 @@ class Metrics:
     def set_ruleset(self, ruleset_hash: str) -> None:
         self.ruleset.clear()
         self.ruleset.labels(hash=ruleset_hash).set(1)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsHub(Collector):
+    """The metrics of every account of one process: `for_account` gives each account its
+    own `Metrics` (the cycle, client and lease write to it unchanged), and the exposition
+    merges them, adding the label `account` to every sample."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, Metrics] = {}
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+        describe_process(self.registry)
+
+    def for_account(self, sid: str) -> Metrics:
+        return self._accounts.setdefault(sid, Metrics(process=False))
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for sid, metrics in self._accounts.items():
+            for family in metrics.registry.collect():
+                into = merged.setdefault(
+                    family.name,
+                    Metric(family.name, family.documentation, family.type, family.unit),
+                )
+                into.samples.extend(
+                    sample._replace(labels={"account": sid, **sample.labels})
+                    for sample in family.samples
+                )
+        return iter(merged.values())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,7 +6,7 @@ Plain frozen values, no I/O: the cycle, the lease and the daemon make them, the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -83,6 +83,8 @@ class Message:
     key: str
     title: str
     notices: tuple[Notice, ...]
+    # The Exotel account it is about, when the daemon serves several (else None).
+    account: str | None = None
 
     @property
     def severity(self) -> Severity:
@@ -91,16 +93,28 @@ class Message:
     def only(self, floor: Severity) -> Message | None:
         """The message with the notices at `floor` or above; None when none is left."""
         kept = tuple(n for n in self.notices if n.severity.at_least(floor))
-        return Message(self.key, self.title, kept) if kept else None
+        return replace(self, notices=kept) if kept else None
+
+    def for_account(self, sid: str) -> Message:
+        """The message as told by the daemon side of account `sid`: its title says so."""
+        if self.account == sid:
+            return self
+        return replace(self, title=f"[{sid}] {self.title}", account=sid)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "key": self.key,
             "title": self.title,
             "notices": [n.to_json() for n in self.notices],
         }
+        if self.account is not None:
+            data["account"] = self.account
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
         notices = tuple(Notice.from_json(n) for n in data["notices"])
-        return cls(str(data["key"]), str(data["title"]), notices)
+        account = data.get("account")
+        return cls(
+            str(data["key"]), str(data["title"]), notices, None if account is None else str(account)
+        )

@@ -1,9 +1,10 @@
 """The read model behind the status page, the campaign page and `lifecycle status`.
 
-One place reads what they show, so that a later `account` argument (issue 9) is added
-here once. It reads only the store, the last tick's report and the rules in force: it
-never sends a request to Exotel, so viewing the page costs none of the API budget. The
-values it returns are plain frozen data; rendering them (HTML, text, JSON) is elsewhere.
+One place reads what they show, for one account: its store (`Store.for_account`) and its
+rules; with several accounts each has its own `Sources`. It reads only the store, the
+last tick's report and the rules in force: it never sends a request to Exotel, so viewing
+the page costs none of the API budget. The values it returns are plain frozen data;
+rendering them (HTML, text, JSON) is elsewhere.
 
 The next 24 hours come from `engine.timeline` (the code behind `plan --from --to`), run on
 the campaigns the last tick observed, in a worker thread: a big list never stalls ticks.
@@ -116,6 +117,8 @@ class Overview:
     now: datetime
     # The database did not answer: what the page shows of it is empty, and this says why.
     store_error: str | None = None
+    # The account shown, when the daemon serves several (its pages are under its SID).
+    account: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class CampaignView:
     statuses: tuple[StatusRow, ...]
     ruleset: Ruleset
     now: datetime
+    account: str = ""  # as on Overview
 
 
 @dataclass
@@ -146,6 +150,9 @@ class Sources:
     readiness: Callable[[], tuple[bool, str]]
     poll: timedelta
     dry_run: bool = False
+    # The account, when the daemon serves several: the views carry it, for their links.
+    # The store is already that account's (`Store.for_account`).
+    account: str = ""
     _timeline: dict[tuple[datetime, str], asyncio.Future[tuple[tuple[Edge, ...], bool]]] = field(
         default_factory=dict
     )
@@ -168,6 +175,7 @@ class Sources:
             intents=(),
             holds=(),
             now=now,
+            account=self.account,
         )
         try:
             return await self._from_store(base, last, now)
@@ -280,6 +288,7 @@ class Sources:
             statuses=tuple(await self.store.status_timeline(campaign_id, limit=20)),
             ruleset=ruleset,
             now=now,
+            account=self.account,
         )
 
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
         default=SecretStr("sqlite+aiosqlite:///lifecycle.db"), alias="LIFECYCLE_DATABASE_URL"
     )
     rules: Path = Field(default=Path("rules.yaml"), alias="LIFECYCLE_RULES")
+    accounts: Path | None = Field(default=None, alias="LIFECYCLE_ACCOUNTS")
     poll_seconds: float = Field(default=60.0, gt=0, alias="LIFECYCLE_POLL_SECONDS")
     api_rate_per_minute: float = Field(default=30.0, gt=0, alias="LIFECYCLE_API_RATE_PER_MINUTE")
     http: str = Field(default="127.0.0.1:8787", alias="LIFECYCLE_HTTP")

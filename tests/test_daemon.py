@@ -109,7 +109,7 @@ async def test_stop_finishes_the_step_in_flight_and_its_audit_row(
     first = running_campaign(sim)
     second = running_campaign(sim)
     sim.inject(Fault(kind="latency", method="PUT", seconds=0.5, times=5))
-    store = await Store.connect(db)
+    store = await Store.connect(db, account="acme1")
     try:
         async with serving(settings_for(sim, sim_url, db), sim_clock):
             await until(lambda: _has_open_intent(store))
@@ -141,9 +141,11 @@ async def test_http_endpoints_and_webhook(
             assert r.status == 200
         async with http.get(f"{base}/metrics") as r:
             text = await r.text()
-        assert 'lifecycle_steps_total{action="pause",outcome="succeeded"} 1.0' in text
-        assert 'lifecycle_campaigns{status="in-progress"} 1.0' in text  # as polled
-        assert "lifecycle_ruleset_info{hash=" in text
+        assert (
+            'lifecycle_steps_total{account="acme1",action="pause",outcome="succeeded"} 1.0' in text
+        )
+        assert 'lifecycle_campaigns{account="acme1",status="in-progress"} 1.0' in text  # as polled
+        assert 'lifecycle_ruleset_info{account="acme1",hash=' in text
         async with http.post(f"{base}/webhooks/exotel", data="{nope", headers={
             "Content-Type": "application/json"}) as r:  # fmt: skip
             assert r.status == 400
@@ -153,9 +155,11 @@ async def test_http_endpoints_and_webhook(
         for _ in range(5):
             async with http.post(f"{base}/webhooks/exotel", data=form) as r:
                 assert r.status == 202
-        await until(lambda: _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0'))
+        await until(
+            lambda: _metric(http, base, 'lifecycle_ticks_total{account="acme1",result="ok"} 2.0')
+        )
         await asyncio.sleep(2.5)
-        assert await _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0')
+        assert await _metric(http, base, 'lifecycle_ticks_total{account="acme1",result="ok"} 2.0')
 
 
 async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
@@ -200,7 +204,9 @@ async def test_a_webhook_during_a_tick_brings_another_tick_after_it(
         async with http.post(f"{base}/webhooks/exotel", data=form) as r:
             assert r.status == 202
         # The first tick may have read the campaigns before the news: one more follows it.
-        await until(lambda: _metric(http, base, 'lifecycle_ticks_total{result="ok"} 2.0'))
+        await until(
+            lambda: _metric(http, base, 'lifecycle_ticks_total{account="acme1",result="ok"} 2.0')
+        )
 
 
 async def _no_faults(sim: Simulator) -> bool:
@@ -326,20 +332,24 @@ async def test_edits_while_running_bad_changes_nothing_good_applies_next_tick(
         bad = rules.read_text().replace('"14:00-19:00"', '"14:00-21:00"')
         rules.write_text(bad.replace("action: archive", "action: archiv"))
         await until(
-            lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="rejected"} 1.0')
+            lambda: _metric(
+                http, base, 'lifecycle_rules_reloads_total{account="acme1",result="rejected"} 1.0'
+            )
         )
         assert await _ruleset(http, base) == original
         assert sim.campaign(campaign).status == Status.PAUSED
 
         rules.write_text(RULES_FILE.read_text().replace('"14:00-19:00"', '"14:00-21:00"'))
         await until(
-            lambda: _metric(http, base, 'lifecycle_rules_reloads_total{result="applied"} 1.0')
+            lambda: _metric(
+                http, base, 'lifecycle_rules_reloads_total{account="acme1",result="applied"} 1.0'
+            )
         )
         changed = await _ruleset(http, base)
         assert changed != original
         # The early tick after the reload resumes the campaign: open until 21:00 now.
         await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
-    store = await Store.connect(db)
+    store = await Store.connect(db, account="acme1")
     try:
         resumed = [r for r in await store.audit() if r.step == "resume"]
         assert resumed and {r.ruleset for r in resumed} == {changed}
@@ -379,7 +389,7 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
         assert sim.campaign(campaign).status == Status.IN_PROGRESS
         clock.set(edge)
         await until(lambda: _status_is(sim, campaign, Status.PAUSED))
-    store = await Store.connect(db)
+    store = await Store.connect(db, account="acme1")
     try:
         (intent,) = [r for r in await store.audit() if r.outcome == Outcome.INTENT]
     finally:
@@ -432,7 +442,7 @@ async def test_sighup_during_a_tick_brings_a_tick_on_the_new_rules_right_after_i
         # (the nudge delay, 2 s), which resumes the campaign: open until 21:00 now.
         await until(lambda: _status_is(sim, campaign, Status.IN_PROGRESS))
         new = await _ruleset(http, base)
-    store = await Store.connect(db)
+    store = await Store.connect(db, account="acme1")
     try:
         resumed = [r for r in await store.audit() if r.step == "resume"]
         assert resumed and {r.ruleset for r in resumed} == {new}

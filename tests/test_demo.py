@@ -66,6 +66,8 @@ def test_demo_shows_each_rule_kind_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     steps = text.split("Ctrl-C stops.")[1].split("statuses now:")[0]
     assert "kyc-followup" not in steps  # paused by hand: never resumed by a rule
     assert "kyc-followup paused" in text.split("statuses now:")[1]
+    summary = text.split("demo stopped. Audit trail: ")[1]  # the account's rows, counted
+    assert not summary.startswith("0 rows") and " succeeded" in summary.split(")")[0], summary
     assert list(tmp_path.iterdir()) == [out]  # no database left behind in the working directory
 
 

@@ -101,23 +101,30 @@ async def test_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping(
 async def test_a_stuck_tick_loop_is_not_fed_to_the_watchdog(
     notify_socket: socket.socket, sim_clock: FixedClock
 ) -> None:
-    class Stuck:
+    class Loop:
         clock = sim_clock
-        progress = Progress(started=SIM_NOW, at=SIM_NOW)
         last = None
+
+        def __init__(self, progress: Progress) -> None:
+            self.progress = progress
 
         def ruleset(self) -> object:
             from lifecycle.rules import load_rules
 
             return load_rules(ROOT / "rules.yaml")
 
-    stuck = Stuck()
+    stuck = Loop(Progress(started=SIM_NOW, at=SIM_NOW))
     sim_clock.advance(timedelta(minutes=2))
-    await _feed_watchdog(stuck, timedelta(minutes=3))  # type: ignore[arg-type]
+    await _feed_watchdog([stuck], timedelta(minutes=3))  # type: ignore[list-item]
     assert notify_socket.recv(4096) == b"WATCHDOG=1\nSTATUS=no tick yet"
     sim_clock.advance(timedelta(minutes=2))  # 4 minutes without progress: stuck
-    await _feed_watchdog(stuck, timedelta(minutes=3))  # type: ignore[arg-type]
+    await _feed_watchdog([stuck], timedelta(minutes=3))  # type: ignore[list-item]
     notify_socket.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        notify_socket.recv(4096)
+    # Several accounts: one stuck loop among moving ones is enough to starve the watchdog.
+    moving = Loop(Progress(started=None, at=sim_clock.now()))
+    await _feed_watchdog([moving, stuck], timedelta(minutes=3))  # type: ignore[list-item]
     with pytest.raises(TimeoutError):
         notify_socket.recv(4096)
 

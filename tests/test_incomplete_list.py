@@ -231,8 +231,10 @@ async def test_a_server_that_ignores_offset_the_warning_the_metric_and_the_readi
     assert r.status == 200
     assert ready["ready"] is True
     assert ready["reason"].startswith(f"degraded: {expected}")
-    assert "lifecycle_incomplete_campaign_lists_total 1.0" in metrics
-    assert 'lifecycle_campaigns{status="in-progress"} 20.0' in metrics  # as read, before acting
+    assert 'lifecycle_incomplete_campaign_lists_total{account="acme1"} 1.0' in metrics
+    assert (
+        'lifecycle_campaigns{account="acme1",status="in-progress"} 20.0' in metrics
+    )  # as read, before acting
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert f"incomplete campaign list for acme1: {expected} (does it ignore offset?)" in errors
     assert put_ids(sim) == set(ids[:20])  # and it still acted on the campaigns it read

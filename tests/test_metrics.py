@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lifecycle.daemon import RulesInForce
-from lifecycle.metrics import Metrics, build_version
+from lifecycle.metrics import Metrics, MetricsHub, build_version
 from lifecycle.model import Campaign, Status
 
 RULES_FILE = Path(__file__).parents[1] / "rules.yaml"
@@ -76,3 +76,18 @@ def test_an_edit_not_read_yet_is_told_apart_from_one_rejected(tmp_path: Path) ->
     assert rules.state().disk_differs and rules.state().rejected is None
     path.unlink()
     assert rules.state().on_disk is None and rules.state().disk_differs
+
+
+def test_a_hub_describes_the_process_once_and_labels_each_accounts_series() -> None:
+    hub = MetricsHub()
+    for sid in ("north", "south"):
+        hub.for_account(sid).ticks.labels(result="ok").inc()
+    lines = [line for line in hub.exposition().decode().splitlines() if line[:1] != "#"]
+    assert [line for line in lines if line.startswith("lifecycle_build_info")] == [
+        f'lifecycle_build_info{{version="{build_version()}"}} 1.0'
+    ]
+    cpu = [line for line in lines if line.startswith("process_cpu_seconds_total")]
+    assert len(cpu) == 1 and "account=" not in cpu[0]
+    for sid in ("north", "south"):
+        assert f'lifecycle_ticks_total{{account="{sid}",result="ok"}} 1.0' in lines
+    assert [line for line in lines if "_created" in line] == []

@@ -136,7 +136,7 @@ async def test_0002_keeps_rows_written_before_it(db_url: str) -> None:
             )
         ],
     )
-    store = await Store.connect(db_url)
+    store = await Store.connect(db_url, account="acme1")
     try:
         await store.upgrade()
         (intent,) = await store.unresolved_intents()

@@ -496,3 +496,37 @@ async def test_a_restart_in_an_outage_does_not_tell_it_again_and_tells_its_end_o
         "ticks-failing:2026-11-27T19:01:00+05:30",
         "api-recovered:2026-11-27T19:01:00+05:30",
     ]
+
+
+async def test_with_several_accounts_each_message_names_its_account_and_is_its_own(
+    store: Store, sim_clock: FixedClock, receiver: tuple[Receiver, str], ruleset: Ruleset
+) -> None:
+    """Two accounts on one rules file tell the same event (same key) each once, named; a
+    restart of one account's notifier resumes only that account's unsent messages."""
+    hooks = receiver[0]
+    only_hook = ruleset.notify.model_copy(update={"channels": ruleset.notify.channels[:1]})
+    ruleset = replace(ruleset, notify=only_hook)
+    north, south = store.for_account("north"), store.for_account("south")
+    notice = Notice(Kind.RULES_REJECTED, Severity.ERROR, AT, "rejected edit of rules.yaml")
+    told = Message("rules-rejected:sha256:x", "rejected edit of rules.yaml", (notice,))
+    for account in (north, south):
+        notifier = Notifier(store=account, ruleset=lambda: ruleset, clock=sim_clock,
+                            sleep=Gate().sleep, account=account.account)  # fmt: skip
+        notifier.post(told)
+        notifier.post(told)  # the same again: never twice for one account
+        assert await notifier.drain(CAP)
+        await notifier.close()
+    bodies = sorted(hooks.bodies["/hook"], key=lambda body: str(body["account"]))
+    assert [(b["account"], b["key"], b["title"]) for b in bodies] == [
+        ("north", told.key, "[north] rejected edit of rules.yaml"),
+        ("south", told.key, "[south] rejected edit of rules.yaml"),
+    ]
+
+    hooks.answers["/hook"] = [500]
+    stopping = Notifier(store=north, ruleset=lambda: ruleset, clock=sim_clock,
+                        sleep=(gate := Gate()).sleep, account="north")  # fmt: skip
+    stopping.post(Message("api-outage:1", "outage", (notice,)))
+    await until(gate.waiting)
+    await stopping.close(grace=0)
+    assert [p.channel for p in await north.pending_notifications()] == ["ops-hook"]
+    assert await south.pending_notifications() == []

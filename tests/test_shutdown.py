@@ -162,7 +162,7 @@ async def _upgrade(url: str) -> None:
 
 
 async def _unresolved(url: str) -> list[OpenIntent]:
-    store = await Store.connect(url)
+    store = await Store.connect(url, account="acme1")  # the simulator's account
     try:
         return await store.unresolved_intents()
     finally:

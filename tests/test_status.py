@@ -63,8 +63,12 @@ def test_judge_status(
 
 
 @pytest.fixture
-def reconciler(client: ExotelClient, store: Store, sim_clock: FixedClock) -> Reconciler:
-    return Reconciler(client=client, store=store, ruleset=lambda: RULES, clock=sim_clock)
+def reconciler(
+    client: ExotelClient, store: Store, sim: Simulator, sim_clock: FixedClock
+) -> Reconciler:
+    # The rows of the account `status` reads: the settings' EXOTEL_ACCOUNT_SID.
+    mine = store.for_account(sim.config.account_sid)
+    return Reconciler(client=client, store=mine, ruleset=lambda: RULES, clock=sim_clock)
 
 
 def settings_on(db_url: str, sim: Simulator, http: str, rules: Path) -> Settings:
@@ -105,8 +109,9 @@ async def test_status_reads_the_database_and_a_running_daemon(
     assert "next tick 2026-11-27T19:01:00+05:30" in text  # the daemon's, in the rules' zone
 
     # A tick that failed after it, and nothing answering on LIFECYCLE_HTTP: not healthy.
-    failed = await store.start_tick(at=sim_clock.now(), ruleset=RULES.hash, dry_run=False)
-    await store.finish_tick(failed, at=sim_clock.now(), campaigns=0, actions=0, error="boom")
+    mine = reconciler.store
+    failed = await mine.start_tick(at=sim_clock.now(), ruleset=RULES.hash, dry_run=False)
+    await mine.finish_tick(failed, at=sim_clock.now(), campaigns=0, actions=0, error="boom")
     quiet = settings_on(db_url, sim, f"127.0.0.1:{free_port()}", rules)
     report, tz = await read_status(quiet, now=sim_clock.now())
     assert report.problems == ("the last tick failed: boom",)

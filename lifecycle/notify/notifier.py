@@ -56,6 +56,10 @@ class Notifier:
     backoff: tuple[float, ...] = BACKOFF
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests pass their own
     watch: TickWatch = field(default_factory=TickWatch)
+    # The account whose daemon side this is, when a daemon serves several: each message
+    # then names it (title and body), so people can tell whose campaigns it is about.
+    # Its rows are the account's store's, so (account, channel, key) is never sent twice.
+    account: str | None = None
     _queues: dict[str, asyncio.Queue[_Item]] = field(default_factory=dict)
     _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # Channels with a message on the wire: never cancelled there, or a message that went
@@ -85,6 +89,8 @@ class Notifier:
         """Queue `message` for every channel that wants some of it; returns at once, and
         never raises (its callers are the tick, the lease and the rules reload)."""
         try:
+            if self.account is not None:
+                message = message.for_account(self.account)
             for channel in self.ruleset().notify.channels:
                 wanted = message.only(channel.min_severity)
                 if wanted is not None:

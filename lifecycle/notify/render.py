@@ -15,9 +15,12 @@ _MARKS = {Severity.INFO: "•", Severity.WARNING: "⚠", Severity.ERROR: "✖"}
 
 
 def webhook_body(message: Message) -> dict[str, Any]:
-    """The generic webhook's JSON (README, Operate: notifications)."""
+    """The generic webhook's JSON (README, Operate: notifications); `account` only when
+    the daemon serves several accounts."""
+    account = {} if message.account is None else {"account": message.account}
     return {
         "source": "lifecycle",
+        **account,
         "key": message.key,
         "title": message.title,
         "severity": message.severity.value,

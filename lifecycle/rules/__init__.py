@@ -11,7 +11,9 @@ check_source(source) / check_rules(text, filename=...) -> CheckReport(ruleset, e
 from __future__ import annotations
 
 from lifecycle.rules.loader import (
+    NO_OVERRIDES,
     CheckReport,
+    Overrides,
     RulesSource,
     check_rules,
     check_source,
@@ -26,9 +28,11 @@ from lifecycle.rules.ruleset import FlapGuard, Rule, Ruleset
 from lifecycle.rules.schema import ManualChange
 
 __all__ = [
+    "NO_OVERRIDES",
     "CheckReport",
     "FlapGuard",
     "ManualChange",
+    "Overrides",
     "Rule",
     "RulesSource",
     "Ruleset",

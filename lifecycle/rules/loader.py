@@ -15,11 +15,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path as FilePath
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from lifecycle.errors import Problem, RulesError
 from lifecycle.rules.document import Document, SyntaxProblem, read_document
+from lifecycle.rules.holiday import HolidaySpec
 from lifecycle.rules.lint import lint
 from lifecycle.rules.problems import dotted, from_validation, problem_at
 from lifecycle.rules.ruleset import Ruleset, compile_ruleset
@@ -35,6 +37,30 @@ class CheckReport:
     ruleset: Ruleset | None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What one account changes in a shared rules file (the accounts file says it): the
+    file's `timezone`, and the `holidays:` of each calendar that has them. The ruleset
+    keeps the file's hash: the file is what an operator checks and edits."""
+
+    timezone: ZoneInfo | None = None
+    holidays: HolidaySpec | None = None
+
+    def apply(self, spec: RulesFile) -> RulesFile:
+        if self.holidays is not None:
+            calendars = {
+                name: cal.model_copy(update={"holidays": self.holidays}) if cal.holidays else cal
+                for name, cal in spec.calendars.items()
+            }
+            spec = spec.model_copy(update={"calendars": calendars})
+        if self.timezone is not None:
+            spec = spec.model_copy(update={"timezone": self.timezone})
+        return spec
+
+
+NO_OVERRIDES = Overrides()
 
 
 @dataclass(frozen=True)
@@ -95,14 +121,15 @@ def _not_utf8(data: bytes, err: UnicodeDecodeError, filename: str) -> Problem:
     return Problem(filename, line, column, message)
 
 
-def load_rules(path: str | FilePath) -> Ruleset:
+def load_rules(path: str | FilePath, overrides: Overrides = NO_OVERRIDES) -> Ruleset:
     """Read and compile a rules file; RulesError lists every problem with file:line:col."""
-    return compile_rules(read_rules(path))
+    return compile_rules(read_rules(path), overrides)
 
 
-def compile_rules(source: RulesSource) -> Ruleset:
-    """Compile rules as read; RulesError lists every problem found."""
-    compiled = _compile(source)
+def compile_rules(source: RulesSource, overrides: Overrides = NO_OVERRIDES) -> Ruleset:
+    """Compile rules as read, with an account's `overrides`; RulesError lists every problem
+    found."""
+    compiled = _compile(source, overrides)
     if compiled.ruleset is None:
         raise RulesError(compiled.errors)
     return compiled.ruleset
@@ -118,13 +145,15 @@ def check_rules(text: str, *, filename: str, at: datetime | None = None) -> Chec
     return check_source(RulesSource.from_text(text, name=filename), at=at)
 
 
-def check_source(source: RulesSource, *, at: datetime | None = None) -> CheckReport:
+def check_source(
+    source: RulesSource, *, at: datetime | None = None, overrides: Overrides = NO_OVERRIDES
+) -> CheckReport:
     """Errors and warnings for rules as read, for `lifecycle check`.
 
     `at` is where example instants in warnings are searched from (a fixed reference when
     omitted, so output is reproducible).
     """
-    compiled = _compile(source)
+    compiled = _compile(source, overrides)
     if compiled.ruleset is None or compiled.doc is None:
         return CheckReport(None, compiled.errors, [])
     try:
@@ -144,11 +173,11 @@ class _Compiled:
     doc: Document | None = None
 
 
-def _compile(source: RulesSource) -> _Compiled:
+def _compile(source: RulesSource, overrides: Overrides = NO_OVERRIDES) -> _Compiled:
     """The one place loading is guarded: whatever the text holds, the caller gets rules
     or located problems, never another exception."""
     try:
-        return _compile_checked(source)
+        return _compile_checked(source, overrides)
     except Exception as err:  # see the docstring
         return _Compiled(None, [_unexpected(err, source.name)])
 
@@ -159,7 +188,7 @@ def _unexpected(err: Exception, filename: str, *, severity: str = "error") -> Pr
     return Problem(filename, 1, 1, message, severity)
 
 
-def _compile_checked(source: RulesSource) -> _Compiled:
+def _compile_checked(source: RulesSource, overrides: Overrides) -> _Compiled:
     text, filename = source.text, source.name
     if len(text) > MAX_FILE_BYTES:
         return _Compiled(None, [_too_large(len(text), filename)])
@@ -180,7 +209,8 @@ def _compile_checked(source: RulesSource) -> _Compiled:
     if errors or spec is None:
         return _Compiled(None, _sorted(errors), doc)
     try:
-        return _Compiled(compile_ruleset(spec, hash=source.hash, source=filename), [], doc)
+        ruleset = compile_ruleset(overrides.apply(spec), hash=source.hash, source=filename)
+        return _Compiled(ruleset, [], doc)
     except ValueError as err:  # a calendar the schema accepted but cannot be built
         return _Compiled(None, [problem_at(doc, ("calendars",), str(err), file=filename)], doc)
 

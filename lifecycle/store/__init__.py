@@ -18,6 +18,7 @@ from lifecycle.records import (
     Tick,
     TickRow,
 )
+from lifecycle.store.database import sqlite_path
 from lifecycle.store.store import Store
 from lifecycle.store.types import UtcDateTime
 
@@ -36,4 +37,5 @@ __all__ = [
     "Tick",
     "TickRow",
     "UtcDateTime",
+    "sqlite_path",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, event, exc, make_url
@@ -70,6 +71,14 @@ def safe_url(url: URL) -> str:
     if "password" in url.query:
         url = url.update_query_dict({"password": _HIDDEN})
     return url.render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases (and in-memory SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    _, _, rest = url.partition(":///")
+    return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -15,9 +15,9 @@ from lifecycle.store.tables import decisions
 _STEP_SEPARATOR = ","
 
 
-async def insert_plan(conn: AsyncConnection, tick_id: int, plan: Plan) -> None:
+async def insert_plan(conn: AsyncConnection, account: str, tick_id: int, plan: Plan) -> None:
     """One row per decision (kind "action") and per skip (kind "skipped"/"shadowed")."""
-    common = {"tick_id": tick_id, "at": plan.at, "ruleset": plan.ruleset}
+    common = {"account": account, "tick_id": tick_id, "at": plan.at, "ruleset": plan.ruleset}
     rows: list[dict[str, Any]] = [
         {
             **common,
@@ -53,12 +53,12 @@ async def insert_plan(conn: AsyncConnection, tick_id: int, plan: Plan) -> None:
 
 
 async def about(
-    conn: AsyncConnection, campaign_id: str, *, until: datetime | None, limit: int
+    conn: AsyncConnection, account: str, campaign_id: str, *, until: datetime | None, limit: int
 ) -> list[DecisionRow]:
     """Decisions about one campaign, newest first, at or before `until` when given."""
     query = (
         select(decisions)
-        .where(decisions.c.campaign_id == campaign_id)
+        .where(decisions.c.account == account, decisions.c.campaign_id == campaign_id)
         .order_by(decisions.c.at.desc(), decisions.c.id.desc())
         .limit(limit)
     )

@@ -15,15 +15,18 @@ from lifecycle.model import Hold
 from lifecycle.records import LeaseRow
 from lifecycle.store.batch import chunked, upsert
 from lifecycle.store.dbclock import db_now
-from lifecycle.store.tables import holds, leases
+from lifecycle.store.tables import daemons, holds, leases
 
 
-async def put_hold(conn: AsyncConnection, hold: Hold) -> None:
+async def put_hold(conn: AsyncConnection, account: str, hold: Hold) -> None:
     """Add a hold, replacing any earlier hold on the same campaign."""
-    statement = upsert(conn, holds, key=["campaign_id"], update=["until", "reason", "created_at"])
+    statement = upsert(
+        conn, holds, key=["account", "campaign_id"], update=["until", "reason", "created_at"]
+    )
     await conn.execute(
         statement,
         {
+            "account": account,
             "campaign_id": hold.campaign_id,
             "until": hold.until,
             "reason": hold.reason,
@@ -32,18 +35,26 @@ async def put_hold(conn: AsyncConnection, hold: Hold) -> None:
     )
 
 
-async def delete_hold(conn: AsyncConnection, campaign_id: str, *, at: datetime) -> bool:
+async def delete_hold(
+    conn: AsyncConnection, account: str, campaign_id: str, *, at: datetime
+) -> bool:
     """Remove the campaign's hold; True if one was in force at `at`."""
-    statement = delete(holds).where(holds.c.campaign_id == campaign_id).returning(holds.c.until)
+    mine = and_(holds.c.account == account, holds.c.campaign_id == campaign_id)
+    statement = delete(holds).where(mine).returning(holds.c.until)
     until = (await conn.execute(statement)).scalar_one_or_none()
     return until is not None and until > at
 
 
 async def holds_in_force(
-    conn: AsyncConnection, *, at: datetime, campaign_ids: Collection[str] | None = None
+    conn: AsyncConnection,
+    account: str,
+    *,
+    at: datetime,
+    campaign_ids: Collection[str] | None = None,
 ) -> list[Hold]:
-    """Holds whose `until` is after `at`, by campaign id."""
-    query = select(holds).where(holds.c.until > at).order_by(holds.c.campaign_id)
+    """The account's holds whose `until` is after `at`, by campaign id."""
+    query = select(holds).where(holds.c.account == account, holds.c.until > at)
+    query = query.order_by(holds.c.campaign_id)
     if campaign_ids is None:
         rows = list(await conn.execute(query))
     else:
@@ -113,3 +124,26 @@ async def read_lease(conn: AsyncConnection, *, name: str) -> LeaseRow | None:
 async def drop_lease(conn: AsyncConnection, *, name: str, owner: str, incarnation: str) -> None:
     mine = and_(leases.c.owner == owner, leases.c.incarnation == incarnation)
     await conn.execute(delete(leases).where(leases.c.name == name, mine))
+
+
+async def beat(
+    conn: AsyncConnection, daemon_id: str, accounts: Collection[str], *, window: timedelta
+) -> dict[str, frozenset[str]]:
+    """Record that `daemon_id`, serving `accounts`, is alive now by the database's clock;
+    the daemons seen within `window` (itself included) and the accounts each serves."""
+    statement = upsert(conn, daemons, key=["id"], update=["seen_at", "accounts"]).values(
+        id=daemon_id,
+        started_at=db_now(conn.dialect),
+        seen_at=db_now(conn.dialect),
+        accounts=",".join(sorted(accounts)),
+    )
+    await conn.execute(statement)
+    live = select(daemons.c.id, daemons.c.accounts).where(
+        daemons.c.seen_at > db_now(conn.dialect, -window)
+    )
+    rows = await conn.execute(live)
+    return {row.id: frozenset(filter(None, row.accounts.split(","))) for row in rows}
+
+
+async def leave(conn: AsyncConnection, daemon_id: str) -> None:
+    await conn.execute(delete(daemons).where(daemons.c.id == daemon_id))

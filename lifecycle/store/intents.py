@@ -34,6 +34,7 @@ _CONFLICT_MARKERS = ("uq_intents_one_unresolved_per_campaign", "intents.campaign
 async def insert(
     conn: AsyncConnection,
     *,
+    account: str,
     tick_id: int,
     decision: Decision,
     step: Action,
@@ -47,6 +48,7 @@ async def insert(
     its owner and incarnation until `bound` past the database's clock; LeaseLost (nothing
     written) otherwise. `opened_db_at` is the database's clock in that same statement."""
     values: dict[str, Any] = {
+        "account": account,
         "tick_id": tick_id,
         "campaign_id": decision.campaign_id,
         "campaign_name": decision.campaign_name,
@@ -96,13 +98,17 @@ def _lease_held(conn: AsyncConnection, fence: LeaseFence) -> Any:
 
 
 async def transition(
-    conn: AsyncConnection, intent_id: int, *, state: IntentState, at: datetime
+    conn: AsyncConnection, account: str, intent_id: int, *, state: IntentState, at: datetime
 ) -> Row[Any]:
     """Move an open/unknown intent to `state` and return it; IntentNotOpen otherwise."""
     closed_at = at if state.is_resolved else None
     statement = (
         update(intents)
-        .where(intents.c.id == intent_id, intents.c.state.in_(UNRESOLVED_STATES))
+        .where(
+            intents.c.id == intent_id,
+            intents.c.account == account,
+            intents.c.state.in_(UNRESOLVED_STATES),
+        )
         .values(state=state.value, closed_at=closed_at)
         .returning(*intents.c)
     )
@@ -112,11 +118,11 @@ async def transition(
     return row
 
 
-async def unresolved(conn: AsyncConnection) -> list[OpenIntent]:
-    """Open and unknown intents, oldest first."""
+async def unresolved(conn: AsyncConnection, account: str) -> list[OpenIntent]:
+    """The account's open and unknown intents, oldest first."""
     query = (
         select(intents)
-        .where(intents.c.state.in_(UNRESOLVED_STATES))
+        .where(intents.c.account == account, intents.c.state.in_(UNRESOLVED_STATES))
         .order_by(intents.c.created_at, intents.c.id)
     )
     return [_open_intent(row) for row in await conn.execute(query)]
@@ -139,10 +145,12 @@ def _open_intent(row: Row[Any]) -> OpenIntent:
 
 
 async def blocked_campaigns(
-    conn: AsyncConnection, campaign_ids: Collection[str] | None
+    conn: AsyncConnection, account: str, campaign_ids: Collection[str] | None
 ) -> frozenset[str]:
-    """Campaigns with an open or unknown intent."""
-    query = select(intents.c.campaign_id).where(intents.c.state.in_(UNRESOLVED_STATES))
+    """The account's campaigns with an open or unknown intent."""
+    query = select(intents.c.campaign_id).where(
+        intents.c.account == account, intents.c.state.in_(UNRESOLVED_STATES)
+    )
     if campaign_ids is None:
         return frozenset((await conn.execute(query)).scalars())
     found: set[str] = set()
@@ -156,6 +164,7 @@ MAX_ACTIONS_PER_CAMPAIGN = 50
 
 async def succeeded_steps(
     conn: AsyncConnection,
+    account: str,
     campaign_ids: Collection[str] | None,
     *,
     at: datetime,
@@ -164,18 +173,21 @@ async def succeeded_steps(
     """Steps that succeeded within `lookback` before `at`: the newest 50 per campaign,
     oldest first. An action's time is when its intent was opened, just before the call."""
     if campaign_ids is None:
-        rows = list(await conn.execute(_succeeded_query(None, at=at, lookback=lookback)))
+        rows = list(await conn.execute(_succeeded_query(account, None, at=at, lookback=lookback)))
     else:
         rows = []
         for ids in chunked(campaign_ids):
-            rows.extend(await conn.execute(_succeeded_query(ids, at=at, lookback=lookback)))
+            query = _succeeded_query(account, ids, at=at, lookback=lookback)
+            rows.extend(await conn.execute(query))
     found: dict[str, list[ActionRecord]] = {}
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         found.setdefault(row.campaign_id, []).append(_action_record(row))
     return {campaign_id: tuple(records) for campaign_id, records in found.items()}
 
 
-def _succeeded_query(ids: list[str] | None, *, at: datetime, lookback: timedelta) -> Any:
+def _succeeded_query(
+    account: str, ids: list[str] | None, *, at: datetime, lookback: timedelta
+) -> Any:
     rank = (
         func.row_number()
         .over(
@@ -185,6 +197,7 @@ def _succeeded_query(ids: list[str] | None, *, at: datetime, lookback: timedelta
         .label("rank")
     )
     ranked = select(intents, rank).where(
+        intents.c.account == account,
         intents.c.state == IntentState.SUCCEEDED.value,
         intents.c.created_at >= at - lookback,
         intents.c.created_at <= at,

@@ -34,12 +34,14 @@ def migrations_dir() -> Path:
     return folder
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic Config without an ini file; `connection` is used by migrations/env.py."""
+def alembic_config(connection: Connection | None = None, *, account: str = "") -> Config:
+    """An Alembic Config without an ini file; `connection` is used by migrations/env.py,
+    `account` by revision 0003 (the account that rows written before it belong to)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
         config.attributes["connection"] = connection
+    config.attributes["account"] = account
     return config
 
 
@@ -54,8 +56,9 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def upgrade(connection: Connection, account: str = "") -> None:
+    """Upgrade to head; rows from before accounts (revision 0003) go to `account`."""
+    command.upgrade(alembic_config(connection, account=account), "head")
 
 
 def check_current(connection: Connection) -> None:

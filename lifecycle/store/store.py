@@ -57,15 +57,25 @@ _RECORDABLE = {**_CLOSING, Outcome.UNKNOWN: IntentState.UNKNOWN}
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, url: URL) -> None:
+    """The rows of one Exotel account (`account`; "" for a store that was given none):
+    every read is limited to it and every write carries it. `for_account` gives the same
+    database as seen by another account; leases are named and so shared by all."""
+
+    def __init__(self, engine: AsyncEngine, url: URL, account: str = "") -> None:
         self._engine = engine
         self._url = url
+        self.account = account
 
     @classmethod
-    async def connect(cls, url: str) -> Store:
+    async def connect(cls, url: str, *, account: str = "") -> Store:
         """A store on `url`; connections open lazily, so a down database fails later calls
         (with StoreUnavailable), not this one. ConfigError for an unsupported URL."""
-        return cls(make_engine(url), parse_url(url))
+        return cls(make_engine(url), parse_url(url), account)
+
+    def for_account(self, account: str) -> Store:
+        """The same database (and connection pool) for another account's rows. Close only
+        the store that `connect` returned."""
+        return Store(self._engine, self._url, account)
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -84,9 +94,9 @@ class Store:
     # schema
 
     async def upgrade(self) -> None:
-        """Alembic upgrade to head."""
+        """Alembic upgrade to head; rows from before accounts go to this store's account."""
         async with self._transaction() as conn:
-            await conn.run_sync(schema.upgrade)
+            await conn.run_sync(schema.upgrade, self.account)
 
     async def ensure_current(self) -> None:
         """SchemaOutdated (saying to run `lifecycle db upgrade`) unless at head."""
@@ -98,7 +108,8 @@ class Store:
     async def start_tick(self, *, at: datetime, ruleset: str, dry_run: bool) -> Tick:
         """A new tick at `at` on the rules with hash `ruleset`: pass it to every method
         that writes during the tick."""
-        values = {"started_at": at, "ruleset": ruleset, "dry_run": dry_run}
+        values = {"account": self.account, "started_at": at, "ruleset": ruleset}
+        values["dry_run"] = dry_run
         async with self._transaction() as conn:
             result = await conn.execute(ticks.insert().values(values).returning(ticks.c.id))
             tick_id = int(result.scalar_one())
@@ -113,7 +124,8 @@ class Store:
 
     async def last_tick(self) -> TickRow | None:
         async with self._transaction() as conn:
-            query = select(ticks).order_by(ticks.c.id.desc()).limit(1)
+            query = select(ticks).where(ticks.c.account == self.account)
+            query = query.order_by(ticks.c.id.desc()).limit(1)
             row = (await conn.execute(query)).first()
         if row is None:
             return None
@@ -134,7 +146,7 @@ class Store:
         """Record one poll: status history rows for changes, the campaigns table upserted.
         A campaign never seen before starts with `since` = now, marked as first sight."""
         async with self._transaction() as conn:
-            await observations.observe(conn, campaigns, at=at)
+            await observations.observe(conn, self.account, campaigns, at=at)
 
     async def history(
         self,
@@ -148,10 +160,13 @@ class Store:
         `lookback` (newest 50, oldest first), campaigns with unresolved intents, and holds
         in force at `at`."""
         async with self._transaction() as conn:
-            since, first_seen = await observations.status_since(conn, campaign_ids)
-            done = await intents.succeeded_steps(conn, campaign_ids, at=at, lookback=lookback)
-            blocked = await intents.blocked_campaigns(conn, campaign_ids)
-            held = await holds.holds_in_force(conn, at=at, campaign_ids=campaign_ids)
+            account = self.account
+            since, first_seen = await observations.status_since(conn, account, campaign_ids)
+            done = await intents.succeeded_steps(
+                conn, account, campaign_ids, at=at, lookback=lookback
+            )
+            blocked = await intents.blocked_campaigns(conn, account, campaign_ids)
+            held = await holds.holds_in_force(conn, account, at=at, campaign_ids=campaign_ids)
         return History(
             status_since=since,
             actions=done,
@@ -163,7 +178,7 @@ class Store:
     async def status_timeline(self, campaign_id: str, *, limit: int = 20) -> list[StatusRow]:
         """The campaign's status history, newest first."""
         async with self._transaction() as conn:
-            return await observations.timeline(conn, campaign_id, limit=limit)
+            return await observations.timeline(conn, self.account, campaign_id, limit=limit)
 
     async def latest_statuses(
         self, campaign_ids: Collection[str] | None = None
@@ -171,7 +186,7 @@ class Store:
         """Each campaign's status as last known: last observed, or made so by a step of
         ours since (all campaigns ever seen when `campaign_ids` is None)."""
         async with self._transaction() as conn:
-            return await observations.latest_statuses(conn, campaign_ids)
+            return await observations.latest_statuses(conn, self.account, campaign_ids)
 
     # decisions
 
@@ -179,9 +194,9 @@ class Store:
         """Every line of the plan as a decision row, and audit rows for skipped rules
         (not repeated while the newest row for that campaign and rule says the same)."""
         async with self._transaction() as conn:
-            await decisions.insert_plan(conn, tick.id, plan)
+            await decisions.insert_plan(conn, self.account, tick.id, plan)
             await trail.append_skips(
-                conn, plan.skipped, at=plan.at, tick_id=tick.id, ruleset=plan.ruleset
+                conn, self.account, plan.skipped, at=plan.at, tick_id=tick.id, ruleset=plan.ruleset
             )
 
     async def decisions(
@@ -189,7 +204,7 @@ class Store:
     ) -> list[DecisionRow]:
         """Decisions about one campaign, newest first (for `lifecycle why`)."""
         async with self._transaction() as conn:
-            return await decisions.about(conn, campaign_id, until=until, limit=limit)
+            return await decisions.about(conn, self.account, campaign_id, until=until, limit=limit)
 
     # intents and outcomes
 
@@ -210,6 +225,7 @@ class Store:
         async with self._transaction() as conn:
             intent_id = await intents.insert(
                 conn,
+                account=self.account,
                 tick_id=tick.id,
                 decision=decision,
                 step=step,
@@ -226,7 +242,7 @@ class Store:
                 ruleset=tick.ruleset,
                 intent_id=intent_id,
             )
-            await trail.append(conn, [row])
+            await trail.append(conn, self.account, [row])
         return intent_id
 
     async def record_outcome(
@@ -244,7 +260,9 @@ class Store:
         if outcome not in _RECORDABLE:
             raise ValueError(f"an outcome is succeeded, failed or unknown, not {outcome.value}")
         async with self._transaction() as conn:
-            row = await intents.transition(conn, intent_id, state=_RECORDABLE[outcome], at=at)
+            row = await intents.transition(
+                conn, self.account, intent_id, state=_RECORDABLE[outcome], at=at
+            )
             entry = trail.for_intent(
                 row,
                 outcome=outcome,
@@ -253,14 +271,14 @@ class Store:
                 request_id=request_id,
                 error=error,
             )
-            await trail.append(conn, [entry])
+            await trail.append(conn, self.account, [entry])
             if outcome == Outcome.SUCCEEDED:
-                await _record_effect(conn, row, at=at)
+                await _record_effect(conn, self.account, row, at=at)
 
     async def unresolved_intents(self) -> list[OpenIntent]:
         """Open and unknown intents, oldest first: re-read these campaigns, then resolve."""
         async with self._transaction() as conn:
-            return await intents.unresolved(conn)
+            return await intents.unresolved(conn, self.account)
 
     async def resolve_intent(
         self, intent_id: int, *, outcome: Outcome, at: datetime, error: str | None = None
@@ -274,12 +292,14 @@ class Store:
             raise ValueError(f"an intent resolves to succeeded or failed, not {outcome.value}")
         reason = f"resolved by re-reading: {error}" if error else "resolved by re-reading"
         async with self._transaction() as conn:
-            row = await intents.transition(conn, intent_id, state=_CLOSING[outcome], at=at)
+            row = await intents.transition(
+                conn, self.account, intent_id, state=_CLOSING[outcome], at=at
+            )
             failure = error if outcome == Outcome.FAILED else None
             entry = trail.for_intent(row, outcome=outcome, at=at, reason=reason, error=failure)
-            await trail.append(conn, [entry])
+            await trail.append(conn, self.account, [entry])
             if outcome == Outcome.SUCCEEDED:
-                await _record_effect(conn, row, at=at)
+                await _record_effect(conn, self.account, row, at=at)
 
     async def record_dry_run(self, tick: Tick, decision: Decision) -> bool:
         """Audit rows with outcome dry-run, one per step, at the tick's time: what would
@@ -289,7 +309,7 @@ class Store:
         again while the newest row for that campaign and rule is a dry run of the same
         action. Returns whether rows were written."""
         async with self._transaction() as conn:
-            newest = await trail.newest_per_rule(conn, [decision.campaign_id])
+            newest = await trail.newest_per_rule(conn, self.account, [decision.campaign_id])
             last = newest.get((decision.campaign_id, decision.rule))
             if last is not None and last[:2] == (Outcome.DRY_RUN.value, decision.action.value):
                 return False
@@ -304,7 +324,7 @@ class Store:
                 )
                 for step in decision.steps
             ]
-            await trail.append(conn, rows)
+            await trail.append(conn, self.account, rows)
             return True
 
     # queries
@@ -320,7 +340,7 @@ class Store:
         """The audit trail, newest first, filtered by every argument given."""
         async with self._transaction() as conn:
             return await trail.query(
-                conn, campaign_id=campaign_id, rule=rule, since=since, limit=limit
+                conn, self.account, campaign_id=campaign_id, rule=rule, since=since, limit=limit
             )
 
     # holds and leases
@@ -331,17 +351,17 @@ class Store:
         """Hold the campaign until `until`, replacing any earlier hold on it."""
         hold = Hold(campaign_id=campaign_id, until=until, reason=reason, created_at=at)
         async with self._transaction() as conn:
-            await holds.put_hold(conn, hold)
+            await holds.put_hold(conn, self.account, hold)
 
     async def release_hold(self, campaign_id: str, *, at: datetime) -> bool:
         """Remove the campaign's hold; True if a hold was in force at `at`."""
         async with self._transaction() as conn:
-            return await holds.delete_hold(conn, campaign_id, at=at)
+            return await holds.delete_hold(conn, self.account, campaign_id, at=at)
 
     async def holds(self, *, at: datetime) -> list[Hold]:
         """Holds in force at `at`, by campaign id."""
         async with self._transaction() as conn:
-            return await holds.holds_in_force(conn, at=at)
+            return await holds.holds_in_force(conn, self.account, at=at)
 
     async def acquire_lease(
         self,
@@ -376,6 +396,21 @@ class Store:
         async with self._transaction() as conn:
             await holds.drop_lease(conn, name=name, owner=owner, incarnation=incarnation)
 
+    async def heartbeat(
+        self, daemon_id: str, accounts: Collection[str], *, window: timedelta
+    ) -> dict[str, frozenset[str]]:
+        """Say that daemon `daemon_id`, serving `accounts`, is alive (by the database's
+        clock); the daemons seen alive within `window`, itself included, with the accounts
+        each serves."""
+        async with self._transaction() as conn:
+            return await holds.beat(conn, daemon_id, accounts, window=window)
+
+    async def leave(self, daemon_id: str) -> None:
+        """Forget the daemon: the others take its accounts without waiting for its row to
+        age out."""
+        async with self._transaction() as conn:
+            await holds.leave(conn, daemon_id)
+
     async def db_now(self) -> datetime:
         """The database's clock: what leases and the grace of unresolved intents use."""
         async with self._transaction() as conn:
@@ -392,7 +427,13 @@ class Store:
         try:
             async with self._transaction() as conn:
                 return await notifications.claim(
-                    conn, channel=channel, key=key, severity=severity, payload=payload, at=at
+                    conn,
+                    self.account,
+                    channel=channel,
+                    key=key,
+                    severity=severity,
+                    payload=payload,
+                    at=at,
                 )
         except exc.IntegrityError:
             return None
@@ -402,28 +443,33 @@ class Store:
     ) -> None:
         """Mark a claimed message sent (no `error`), or given up after `attempts`."""
         async with self._transaction() as conn:
-            await notifications.settle(conn, row_id, at=at, attempts=attempts, error=error)
+            await notifications.settle(
+                conn, self.account, row_id, at=at, attempts=attempts, error=error
+            )
 
     async def failing_streak(self) -> list[tuple[datetime, str]]:
         """The failed ticks since the last tick that worked, oldest first: (started_at,
         error). What a restarted notifier knows of an outage already told."""
         async with self._transaction() as conn:
-            return await notifications.failing_streak(conn)
+            return await notifications.failing_streak(conn, self.account)
 
     async def pending_notifications(self) -> list[PendingNotification]:
         """Messages claimed and never settled: their process stopped while sending."""
         async with self._transaction() as conn:
-            return await notifications.pending(conn)
+            return await notifications.pending(conn, self.account)
 
     # retention
 
     async def prune(self, *, before: datetime) -> int:
         """Delete decisions, settled audit rows, closed intents and unreferenced ticks older
-        than `before`; never an open or unknown intent. Returns the rows deleted."""
+        than `before`, of every account; never an open or unknown intent. Returns the rows
+        deleted."""
         async with self._transaction() as conn:
             return await retention.prune(conn, before=before)
 
 
-async def _record_effect(conn: AsyncConnection, intent: Row[Any], *, at: datetime) -> None:
+async def _record_effect(
+    conn: AsyncConnection, account: str, intent: Row[Any], *, at: datetime
+) -> None:
     target = TRANSITIONS[Action(intent.step)].target
-    await observations.record_effect(conn, intent.campaign_id, target, at=at)
+    await observations.record_effect(conn, account, intent.campaign_id, target, at=at)

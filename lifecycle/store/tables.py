@@ -35,6 +35,12 @@ metadata = MetaData(
 )
 
 
+def _account() -> Column[str]:
+    """The Exotel account a row belongs to (revision 0003; rows from before it are the
+    account `lifecycle db upgrade` was told they belong to)."""
+    return Column("account", String, nullable=False, server_default="")
+
+
 def _state_in(states: tuple[str, ...]) -> str:
     listed = ", ".join(f"'{state}'" for state in states)
     return f"state IN ({listed})"
@@ -48,6 +54,7 @@ ticks = Table(
     "ticks",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Column("ruleset", String, nullable=False),
@@ -60,6 +67,7 @@ ticks = Table(
 campaigns = Table(
     "campaigns",
     metadata,
+    Column("account", String, primary_key=True, server_default=""),
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
     Column("status", String, nullable=False),
@@ -70,6 +78,7 @@ status_history = Table(
     "status_history",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("campaign_id", String, nullable=False),
     Column("status", String, nullable=False),
     Column("since", UtcDateTime, nullable=False),
@@ -78,13 +87,14 @@ status_history = Table(
     # True when the campaign was already in this status when first seen: `since` is then a
     # lower bound (rows from before that rule hold date_updated; readers use first_seen_at).
     Column("estimated", Boolean, nullable=False),
-    Index(None, "campaign_id", "id"),
+    Index(None, "account", "campaign_id", "id"),
 )
 
 decisions = Table(
     "decisions",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("campaign_id", String, nullable=False),
@@ -98,13 +108,14 @@ decisions = Table(
     Column("reason", Text, nullable=False),
     Column("ruleset", String, nullable=False),
     CheckConstraint("kind IN ('action', 'skipped', 'shadowed')", name="kind"),
-    Index(None, "campaign_id", "at"),
+    Index(None, "account", "campaign_id", "at"),
 )
 
 intents = Table(
     "intents",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("tick_id", Integer, ForeignKey("ticks.id"), nullable=False, index=True),
     Column("campaign_id", String, nullable=False),
     Column("campaign_name", String, nullable=False),
@@ -122,10 +133,11 @@ intents = Table(
     Column("owner", String),
     Column("opened_db_at", UtcDateTime),
     CheckConstraint(_state_in(tuple(state.value for state in IntentState)), name="state"),
-    Index(None, "campaign_id", "created_at"),
+    Index(None, "account", "campaign_id", "created_at"),
     # Invariant 2: at most one step in flight (or of unknown outcome) per campaign.
     Index(
         "uq_intents_one_unresolved_per_campaign",
+        "account",
         "campaign_id",
         unique=True,
         sqlite_where=_UNRESOLVED_SQL,
@@ -137,6 +149,7 @@ audit = Table(
     "audit",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("at", UtcDateTime, nullable=False, index=True),
     Column("tick_id", Integer, ForeignKey("ticks.id"), index=True),
     Column("intent_id", Integer, ForeignKey("intents.id"), index=True),
@@ -156,17 +169,31 @@ audit = Table(
         "outcome IN ('intent', 'succeeded', 'failed', 'unknown', 'dry-run', 'skipped')",
         name="outcome",
     ),
-    Index(None, "campaign_id", "id"),
-    Index(None, "rule", "id"),
+    Index(None, "account", "campaign_id", "id"),
+    Index(None, "account", "rule", "id"),
 )
 
 holds = Table(
     "holds",
     metadata,
+    Column("account", String, primary_key=True, server_default=""),
     Column("campaign_id", String, primary_key=True),
     Column("until", UtcDateTime, nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The daemons sharing this database, each seen by its heartbeat (the database's clock):
+# the live ones split the accounts between them (lifecycle.sharing).
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+    # The accounts it serves, comma-separated: an account is shared only among the daemons
+    # configured for it.
+    Column("accounts", Text, nullable=False),
 )
 
 leases = Table(
@@ -182,12 +209,14 @@ leases = Table(
 )
 
 # One row per message per channel (lifecycle.notify): written before the message is sent,
-# so (channel, key) is never sent twice, across restarts too. `payload` is the message as
-# JSON, so one still unsent when the process stopped is sent by the next.
+# so (account, channel, key) is never sent twice, across restarts too: two accounts on
+# one rules file each tell their own rejected edit. `payload` is the message as JSON, so
+# one still unsent when the process stopped is sent by the next.
 notifications = Table(
     "notifications",
     metadata,
     Column("id", Integer, primary_key=True),
+    _account(),
     Column("channel", String, nullable=False),
     Column("key", String, nullable=False),
     Column("severity", String, nullable=False),
@@ -197,5 +226,5 @@ notifications = Table(
     Column("failed_at", UtcDateTime),  # given up after the last retry
     Column("attempts", Integer, nullable=False),
     Column("error", Text),
-    UniqueConstraint("channel", "key"),
+    UniqueConstraint("account", "channel", "key"),
 )

@@ -70,23 +70,29 @@ def for_intent(
     }
 
 
-async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def append(conn: AsyncConnection, account: str, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(audit.insert(), list(rows))
+        await conn.execute(audit.insert(), [{**row, "account": account} for row in rows])
 
 
 async def append_skips(
-    conn: AsyncConnection, skips: Sequence[Skip], *, at: datetime, tick_id: int, ruleset: str
+    conn: AsyncConnection,
+    account: str,
+    skips: Sequence[Skip],
+    *,
+    at: datetime,
+    tick_id: int,
+    ruleset: str,
 ) -> None:
     """Audit rows for skipped rules, leaving out those that would repeat the newest row."""
     wanted = [s for s in skips if s.kind == SkipKind.SKIPPED]
-    newest = await newest_per_rule(conn, [s.campaign_id for s in wanted])
+    newest = await newest_per_rule(conn, account, [s.campaign_id for s in wanted])
     rows = [
         _skip_row(s, at=at, tick_id=tick_id, ruleset=ruleset)
         for s in wanted
         if newest.get((s.campaign_id, s.rule)) != _skipped_summary(s)
     ]
-    await append(conn, rows)
+    await append(conn, account, rows)
 
 
 # (outcome, action, reason): what makes two audit rows for one campaign and rule "the same".
@@ -115,13 +121,13 @@ def _skip_row(skip: Skip, *, at: datetime, tick_id: int, ruleset: str) -> dict[s
 
 
 async def newest_per_rule(
-    conn: AsyncConnection, campaign_ids: Sequence[str]
+    conn: AsyncConnection, account: str, campaign_ids: Sequence[str]
 ) -> dict[tuple[str, str], _Summary]:
     found: dict[tuple[str, str], _Summary] = {}
     for ids in chunked(campaign_ids):
         newest = (
             select(func.max(audit.c.id))
-            .where(audit.c.campaign_id.in_(ids))
+            .where(audit.c.account == account, audit.c.campaign_id.in_(ids))
             .group_by(audit.c.campaign_id, audit.c.rule)
         )
         query = select(
@@ -134,6 +140,7 @@ async def newest_per_rule(
 
 async def query(
     conn: AsyncConnection,
+    account: str,
     *,
     campaign_id: str | None,
     rule: str | None,
@@ -146,6 +153,7 @@ async def query(
     statement = (
         select(audit, intents.c.owner)
         .select_from(joined)
+        .where(audit.c.account == account)
         .order_by(audit.c.at.desc(), audit.c.id.desc())
         .limit(limit)
     )

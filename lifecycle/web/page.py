@@ -11,8 +11,9 @@ keep every interpolation visible in review.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,19 @@ from lifecycle.overview import CampaignView, Edge, Health, Overview, RulesState
 from lifecycle.records import AuditRow, DecisionRow, OpenIntent, StatusRow
 
 REFRESH_SECONDS = 10
+
+
+class AccountState(Protocol):
+    """An account's readiness as `/` lists it (`web.app.AccountState`)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def ready(self) -> bool: ...
+
+
 _BAD = {Outcome.FAILED, Outcome.UNKNOWN}
 
 _STYLE = """
@@ -95,25 +109,55 @@ def _section(id_: str, title: str, content: str, *, wide: bool = False) -> str:
     return f'<section id="{id_}"{cls}><h2>{_h(title)}</h2>{content}</section>'
 
 
-def campaign_link(campaign_id: str, text: str | None = None) -> str:
-    href = "/campaigns/" + quote(campaign_id, safe="")
+def account_base(account: str) -> str:
+    """Where an account's pages live: "" (at /) for the only account, else /accounts/SID."""
+    return "/accounts/" + quote(account, safe="") if account else ""
+
+
+def campaign_link(campaign_id: str, text: str | None = None, base: str = "") -> str:
+    href = f"{base}/campaigns/" + quote(campaign_id, safe="")
     return f'<a href="{_h(href)}">{_h(text if text is not None else campaign_id)}</a>'
 
 
 # --------------------------------------------------------------------------- the status page
 
 
+def accounts_page(states: Mapping[str, AccountState], now: datetime) -> str:
+    """`/` of a daemon with several accounts: each account, its readiness, its page."""
+    rows = [
+        [
+            f'<a href="{_h(account_base(sid))}/">{_h(sid)}</a>',
+            '<span class="ok">ready</span>' if s.ready else '<span class="bad">not ready</span>',
+            _h(s.state),
+            _h(s.reason),
+        ]
+        for sid, s in states.items()
+    ]
+    header = (
+        "<h1>lifecycle</h1>"
+        f'<span class="muted">as of {_h(now.isoformat(timespec="seconds"))} · '
+        f"refreshes every {REFRESH_SECONDS}s</span>"
+    )
+    table = _table(["account", "ready", "state", "reason"], rows, "no accounts")
+    return _document("lifecycle accounts", header, [_section("accounts", "Accounts", table,
+                     wide=True)], refresh=True)  # fmt: skip
+
+
 def status_page(view: Overview) -> str:
     tz = view.ruleset.timezone
     health = view.health
+    base = account_base(view.account)
+    title = f"lifecycle · {view.account}" if view.account else "lifecycle"
+    back = '<a href="/">← accounts</a>' if view.account else ""
     state = (
         '<span class="ok">ready</span>' if health.ready else '<span class="bad">not ready</span>'
     )
     header = (
-        "<h1>lifecycle</h1>"
+        f"<h1>{_h(title)}</h1>{back}"
         f"<span>{state} · {_h(health.reason)}</span>"
         f'<span class="muted">as of {_at(view.now, tz)} · refreshes every {REFRESH_SECONDS}s</span>'
-        '<form action="/campaigns" method="get"><input name="id" placeholder="campaign id" '
+        f'<form action="{_h(base)}/campaigns" method="get"><input name="id" '
+        'placeholder="campaign id" '
         'aria-label="campaign id"> <button>why</button></form>'
     )
     outage = (
@@ -134,16 +178,22 @@ def status_page(view: Overview) -> str:
         _section("rules", "Ruleset in force", _rules(view.rules, tz)),
         _section("campaigns", "Campaigns by status", _by_status(view)),
         _section("next24h", "The next 24 hours", _edges(view.edges, view.edges_note, tz)),
-        _section("intents", "Open or unknown intents", _intents(view.intents, tz)),
+        _section("intents", "Open or unknown intents", _intents(view.intents, tz, base)),
         _section("holds", "Holds", _holds(view, tz)),
         _section(
-            "failures", "Recent failures", _audit(view.failures, tz, "no failures"), wide=True
+            "failures",
+            "Recent failures",
+            _audit(view.failures, tz, "no failures", base),
+            wide=True,
         ),
         _section(
-            "recent", "Recent actions", _audit(view.recent, tz, "no audit rows yet"), wide=True
+            "recent",
+            "Recent actions",
+            _audit(view.recent, tz, "no audit rows yet", base),
+            wide=True,
         ),
     ]
-    return _document("lifecycle status", header, sections, refresh=True)
+    return _document(f"{title} status", header, sections, refresh=True)
 
 
 def _health(health: Health, tz: ZoneInfo) -> str:
@@ -233,10 +283,10 @@ def _kind_pill(kind: str) -> str:
     return f'<span class="pill {cls}">{_h(kind)}</span>'
 
 
-def _intents(intents: Sequence[OpenIntent], tz: ZoneInfo) -> str:
+def _intents(intents: Sequence[OpenIntent], tz: ZoneInfo, base: str) -> str:
     rows = [
         [
-            campaign_link(i.campaign_id),
+            campaign_link(i.campaign_id, base=base),
             _h(f"{i.step.value} ({i.action.value} by {i.rule})"),
             _state(i),
             _at(i.created_at, tz),
@@ -253,15 +303,19 @@ def _state(intent: OpenIntent) -> str:
 
 
 def _holds(view: Overview, tz: ZoneInfo) -> str:
-    rows = [[campaign_link(h.campaign_id), _at(h.until, tz), _h(h.reason)] for h in view.holds]
+    base = account_base(view.account)
+    rows = [
+        [campaign_link(h.campaign_id, base=base), _at(h.until, tz), _h(h.reason)]
+        for h in view.holds
+    ]
     return _table(["campaign", "until", "reason"], rows, "none")
 
 
-def _audit(rows: Sequence[AuditRow], tz: ZoneInfo, empty: str) -> str:
+def _audit(rows: Sequence[AuditRow], tz: ZoneInfo, empty: str, base: str = "") -> str:
     cells = [
         [
             _at(r.at, tz),
-            campaign_link(r.campaign_id, f"{r.campaign_id} {r.campaign_name}".strip()),
+            campaign_link(r.campaign_id, f"{r.campaign_id} {r.campaign_name}".strip(), base),
             _h(r.rule),
             _h(f"{r.action.value}" + (f" ({r.step.value})" if r.step else "")),
             _outcome(r.outcome, r.http_status),
@@ -284,7 +338,8 @@ def _outcome(outcome: Outcome, http_status: int | None) -> str:
 def campaign_page(view: CampaignView) -> str:
     tz = view.ruleset.timezone
     title = f"{view.campaign_id} {view.name}".strip()
-    header = f'<h1>{_h(title)}</h1><a href="/">← status</a>'
+    base = account_base(view.account)
+    header = f'<h1>{_h(title)}</h1><a href="{_h(base)}/">← status</a>'
     sections = [
         _section("campaign", "Campaign", _campaign(view)),
         _section("verdicts", f"Rules at {format_instant(view.now, tz)}", _verdicts(view, tz)),
