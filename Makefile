@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-any-hour lint bench bench-check soak clean
+.PHONY: demo test test-any-hour lint bench bench-check soak soak-fleet clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ SOAK_MINUTES ?= 10
 SOAK_SEED ?= 1
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED)
+
+# Issue 9's fleet test for SOAK_MINUTES: 3 daemons, 12 accounts, random kill -9 / restart.
+soak-fleet: $(TEST_STAMP)
+	FLEET_MINUTES=$(SOAK_MINUTES) FLEET_SEED=$(SOAK_SEED) $(BIN)/python -m pytest -q -s \
+		-p no:cacheprovider tests/test_fleet.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,8 @@ a tick (a generous slack for a loaded machine: the point is "taken over", not ho
 
 from __future__ import annotations
 
+import os
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -56,29 +58,59 @@ def run_for(fleet: Fleet, seconds: float) -> None:
         time.sleep(2)
 
 
+def short_schedule(fleet: Fleet) -> None:
+    """In `make test`: a kill, a rejoin, another kill (about 45 s)."""
+    run_for(fleet, 8)
+    fleet.kill("a")  # its 4-ish accounts wait for their leases to expire
+    run_for(fleet, 14)
+    fleet.start("a")  # joins again: gets its share back from b and c
+    run_for(fleet, 8)
+    fleet.kill("b")
+    run_for(fleet, 14)
+
+
+def long_schedule(fleet: Fleet, minutes: float, seed: int) -> None:
+    """`make soak-fleet` (FLEET_MINUTES): for `minutes`, every 15-40 s one daemon is killed
+    (kill -9) or, if one is down, started again; never fewer than one running."""
+    chaos = random.Random(seed)
+    end = time.monotonic() + minutes * 60
+    while time.monotonic() < end:
+        run_for(fleet, chaos.uniform(15, 40))
+        down = sorted({"a", "b", "c"} - set(fleet.procs))
+        if down and (len(down) == 2 or chaos.random() < 0.6):
+            fleet.start(chaos.choice(down))
+        else:
+            fleet.kill(chaos.choice(sorted(fleet.procs)))
+    for name in sorted({"a", "b", "c"} - set(fleet.procs)):
+        fleet.start(name)  # all back for the end, so every account is served
+    run_for(fleet, 10)
+
+
 def test_three_daemons_share_twelve_accounts_through_kills_and_restarts(
     postgres: str, tmp_path: Path
 ) -> None:
+    minutes = float(os.environ.get("FLEET_MINUTES") or 0)
     with served_accounts(ACCOUNTS) as accounts:
         fleet = Fleet(accounts, tmp_path, postgres)
         try:
             for name in ("a", "b", "c"):
                 fleet.start(name)
-            run_for(fleet, 8)
-            fleet.kill("a")  # its 4-ish accounts wait for their leases to expire
-            run_for(fleet, 14)
-            fleet.start("a")  # joins again: gets its share back from b and c
-            run_for(fleet, 8)
-            fleet.kill("b")
-            run_for(fleet, 14)
+            if minutes:
+                long_schedule(fleet, minutes, int(os.environ.get("FLEET_SEED") or 1))
+            else:
+                short_schedule(fleet)
             assert wait_for(fleet.paused_all, fleet.lease_seconds + 10)
         finally:
             codes = fleet.stop_all()
-        assert codes == {"a": 0, "c": 0}
+        assert set(codes.values()) == {0}
+        if minutes:
+            print(f"\nfleet: {len(fleet.kills)} kills over {minutes:g} minutes; logs in {tmp_path}")
         bound = SEND_WINDOW + timedelta(seconds=fleet.http_timeout) + BOUND_SLACK
         acted_within = timedelta(seconds=fleet.lease_seconds + fleet.poll_seconds + 5)
         found = inspect(fleet, bound=bound, acted_within=acted_within)
     logs = {p.name: p.read_text() for p in tmp_path.glob("*.log")}
+    if minutes:
+        print(f"fleet: {found}")
     assert found.clean, (found, {name: text[-3000:] for name, text in logs.items()})
     assert found.puts >= len(ACCOUNTS) * 10
     assert set(found.owners) == {f"{host}:{name}" for host in _host() for name in "abc"}
