@@ -208,17 +208,25 @@ async def measure_step_cost(url: str, *, steps: int = 200, repeat: int = 3) -> S
 def _plan(n: int, at: datetime) -> Plan:
     decisions = tuple(
         Decision(
-            campaign_id=f"c{i:06}", campaign_name=f"name {i}", status=Status.IN_PROGRESS,
-            rule="pause-outside-business-hours", action=Action.PAUSE, steps=(Action.PAUSE,),
-            mode=Mode.ENFORCE, reason="outside business-hours (closed since 19:00)",
-        )  # fmt: skip
+            campaign_id=f"c{i:06}",
+            campaign_name=f"name {i}",
+            status=Status.IN_PROGRESS,
+            rule="pause-outside-business-hours",
+            action=Action.PAUSE,
+            steps=(Action.PAUSE,),
+            mode=Mode.ENFORCE,
+            reason="outside business-hours (closed since 19:00)",
+        )
         for i in range(n)
     )
     skipped = tuple(
         Skip(
-            campaign_id=f"s{i:06}", campaign_name=f"name {i}", rule="resume-in-business-hours",
-            action=Action.RESUME, reason="manual change respected until 09:30",
-        )  # fmt: skip
+            campaign_id=f"s{i:06}",
+            campaign_name=f"name {i}",
+            rule="resume-in-business-hours",
+            action=Action.RESUME,
+            reason="manual change respected until 09:30",
+        )
         for i in range(n)
     )
     return Plan(at=at, ruleset=RULES.hash, decisions=decisions, skipped=skipped)
@@ -254,9 +262,11 @@ def _fleet(n: int) -> list[Campaign]:
     statuses = (Status.COMPLETED, Status.IN_PROGRESS, Status.PAUSED, Status.ARCHIVED)
     return [
         Campaign(
-            id=f"{i:032x}", name=f"campaign {i}", status=statuses[i % 4],
+            id=f"{i:032x}",
+            name=f"campaign {i}",
+            status=statuses[i % 4],
             date_updated=FRIDAY_EVENING - timedelta(days=i % 30),
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
 
@@ -367,43 +377,41 @@ def _ratio(before: float | None, after: float) -> str:
     return f"{before / after:.1f}x"
 
 
+def _line(db: str, label: str, value: float, prior: Any, fmt: str, higher: bool = False) -> None:
+    """One figure: before, after, and how many times better after is."""
+    known = isinstance(prior, int | float)
+    was = format(prior, fmt) if known else "-"
+    ratio = (_ratio(value, prior) if higher else _ratio(prior, value)) if known else ""
+    print(f"{db:<11} {label:<40} {was:>10} {format(value, fmt):>10} {ratio:>7}")
+
+
+def _get(figures: dict[str, Any] | None, *path: str) -> Any:
+    value: Any = figures
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def report(now: dict[str, Any], before: dict[str, Any] | None, ref: str) -> None:
-    head = f"before = {ref}" if before else f"before (issue 11): {ISSUE_BEFORE}"
-    print(head)
-    print(f"{'database':<11} {'figure':<38} {'before':>10} {'after':>10} {'ratio':>7}")
+    print(f"before = {ref}" if before else f"before (issue 11): {ISSUE_BEFORE}")
+    print(f"{'database':<11} {'figure':<40} {'before':>10} {'after':>10} {'ratio':>7}")
     for db, fig in now.items():
-        old = (before or {}).get(db)
-
-        def line(label: str, path: tuple[str, ...], fmt: str, higher_better: bool = False) -> None:
-            value: Any = fig
-            prior: Any = old
-            for key in path:
-                value = value[key]
-                prior = prior[key] if isinstance(prior, dict) and key in prior else None
-                if isinstance(prior, list) and isinstance(key, int):
-                    prior = prior[key]
-            shown = format(value, fmt)
-            was = format(prior, fmt) if isinstance(prior, int | float) else "-"
-            if isinstance(prior, int | float):
-                ratio = _ratio(value, prior) if higher_better else _ratio(prior, value)
-            else:
-                ratio = ""
-            print(f"{db:<11} {label:<38} {was:>10} {shown:>10} {ratio:>7}")
-
-        line("step: own CPU ms (PUT excluded)", ("step", "own_ms"), ".2f")
-        line("step: statements", ("step", "statements"), ".1f")
-        line("step: transactions", ("step", "transactions"), ".1f")
-        print(f"{db:<11} {'step: bare PUT CPU ms (reference)':<38} "
-              f"{'':>10} {fig['step']['put_ms']:>10.2f}")  # fmt: skip
-        for n in fig["rows"]:
-            rate = fig["rows"][n][0]
-            prior = old["rows"][n][0] if old and n in old["rows"] else None
-            was = f"{prior:.0f}" if prior else "-"
-            print(f"{db:<11} {f'plan rows/s (wall), {n} decisions':<38} {was:>10} {rate:>10.0f} "
-                  f"{_ratio(rate, prior) if prior else '':>7}")  # fmt: skip
-        for n in fig["steady"]:
-            line(f"steady tick {n}: observe+history CPU s", ("steady", n, "cpu"), ".3f")
-            line(f"steady tick {n}: statements", ("steady", n, "statements"), "d")
+        for key, label, fmt in (
+            ("own_ms", "step: own CPU ms (bare PUT excluded)", ".2f"),
+            ("statements", "step: SQL statements", ".1f"),
+            ("transactions", "step: transactions", ".1f"),
+            ("put_ms", "step: bare PUT CPU ms (for reference)", ".2f"),
+        ):
+            _line(db, label, fig["step"][key], _get(before, db, "step", key), fmt)
+        for n, (rate, _cpu) in fig["rows"].items():
+            prior = _get(before, db, "rows", n)
+            label = f"plan rows/s (wall), {n} decisions"
+            _line(db, label, rate, prior[0] if prior else None, ".0f", higher=True)
+        for n, steady in fig["steady"].items():
+            for key, label, fmt in (("cpu", "observe+history CPU s", ".3f"),
+                                    ("statements", "statements", "d")):  # fmt: skip
+                prior = _get(before, db, "steady", n, key)
+                _line(db, f"steady tick {n}: {label}", steady[key], prior, fmt)
 
 
 def main() -> None:

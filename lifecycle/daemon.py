@@ -447,7 +447,8 @@ async def _runner(
         clock=options.clock,
         options=TickOptions(
             dry_run=options.dry_run or settings.dry_run,
-            may_act=_may_act(share, lease, account.sid),
+            may_act=_may_act(share, lease, account.sid, lease.hold),
+            may_go=_may_act(share, lease, account.sid, lease.keep),
             leader=lease.leader,
             fence=lease.fence,
             grace=settings.unknown_grace,
@@ -461,17 +462,20 @@ async def _runner(
     return AccountRunner(account, rules, lease, reconciler)
 
 
-def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
-    """Asked before each tick and each step: the lease, if the account is this daemon's
-    share. An account that moved to another daemon is released here, so after the step in
-    flight and before the next one; the new owner takes it once released."""
+def _may_act(
+    share: Share | None, lease: Lease, sid: str, ask: Callable[[], Awaitable[bool]]
+) -> Callable[[], Awaitable[bool]]:
+    """Asked before each tick (`ask` = `lease.hold`) and each step (`lease.keep`): the
+    lease, if the account is this daemon's share. An account that moved to another daemon
+    is released here, so after the step in flight and before the next one; the new owner
+    takes it once released."""
     if share is None:
-        return lease.hold
+        return ask
 
     async def may_act() -> bool:
         if share.owns(sid):
             lease.elsewhere = None
-            return await lease.hold()
+            return await ask()
         await _hand_over(share, lease, sid)
         return False
 
