@@ -8,9 +8,9 @@ database server's CPU is not in it; each figure is the best of `--repeat` runs):
 
 - step: our own CPU per step (intent, PUT, outcome) as `Reconciler` carries out a plan,
   with the lease held and fenced the way the daemon holds it, against the simulator on
-  loopback with its rate limiter off. The CPU of the same number of bare PUTs (client and
-  simulator, measured alone) is subtracted, so what is left is the store, the lease and
-  the checks around each step. Also the SQL statements and transactions per step
+  loopback (in a process of its own, its rate limiter off). The CPU of the same number of
+  bare PUTs (our HTTP client alone) is subtracted, so what is left is the store, the lease
+  and the checks around each step. Also the SQL statements and transactions per step
   (SQLAlchemy events: every round trip but BEGIN/COMMIT is a statement).
 - plan rows: decision and audit rows per second (wall) as `record_plan` writes a plan of
   n decisions and n skipped rules (3n rows).
@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -125,7 +126,7 @@ def client_for(sim: Simulator, url: str) -> ExotelClient:
 @dataclass(frozen=True)
 class StepCost:
     own_ms: float  # CPU per step, bare PUT subtracted
-    put_ms: float  # CPU per bare PUT (client + simulator), for reference
+    put_ms: float  # CPU per bare PUT (our HTTP client), for reference
     statements: float  # per step
     transactions: float  # per step
 
@@ -139,18 +140,45 @@ def _options(lease: Lease) -> cycle.TickOptions:
     return options
 
 
+def _serve(campaigns: int, answer: Any) -> None:
+    """The simulator, in a process of its own (its CPU is not ours): `campaigns` running
+    ones, its clock at Friday 19:00 IST and moving; its URL goes into `answer`."""
+
+    async def serve() -> None:
+        sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=MovingClock(FRIDAY_EVENING))  # type: ignore[arg-type]
+        for i in range(campaigns):
+            sim.add_campaign(
+                name=f"run-{i}", status=Status.IN_PROGRESS,
+                send_at=FRIDAY_EVENING - timedelta(hours=9),
+                end_at=FRIDAY_EVENING + timedelta(days=5), numbers=100_000,
+            )  # fmt: skip
+        async with running(sim) as url:
+            answer.put(url)
+            await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+@asynccontextmanager
+async def simulator(campaigns: int) -> AsyncIterator[str]:
+    context = multiprocessing.get_context("spawn")
+    answer = context.Queue()
+    process = context.Process(target=_serve, args=(campaigns, answer), daemon=True)
+    process.start()
+    try:
+        yield await asyncio.to_thread(answer.get, True, 60)
+    finally:
+        process.terminate()
+        process.join()
+
+
 async def _step_run(url: str, steps: int) -> StepCost:
     clock = MovingClock(FRIDAY_EVENING)
-    sim = Simulator(SimulatorConfig(rate_per_minute=None), clock=clock)  # type: ignore[arg-type]
-    for i in range(steps * 2):
-        sim.add_campaign(
-            name=f"run-{i}", status=Status.IN_PROGRESS, send_at=FRIDAY_EVENING - timedelta(hours=9),
-            end_at=FRIDAY_EVENING + timedelta(days=5), numbers=100_000,
-        )  # fmt: skip
+    sim = Simulator(SimulatorConfig(rate_per_minute=None))  # for its credentials only
     store = await Store.connect(url, account=sim.config.account_sid)
     await store.upgrade()
     try:
-        async with running(sim) as base, client_for(sim, base) as client:
+        async with simulator(steps * 2) as base, client_for(sim, base) as client:
             lease = Lease.for_account(
                 sim.config.account_sid, store=store, instance="bench", ttl=timedelta(seconds=60),
                 bound=timedelta(seconds=15), metrics=Metrics(), zone=UTC,
@@ -400,7 +428,7 @@ def report(now: dict[str, Any], before: dict[str, Any] | None, ref: str) -> None
             ("own_ms", "step: own CPU ms (bare PUT excluded)", ".2f"),
             ("statements", "step: SQL statements", ".1f"),
             ("transactions", "step: transactions", ".1f"),
-            ("put_ms", "step: bare PUT CPU ms (for reference)", ".2f"),
+            ("put_ms", "step: bare PUT CPU ms (client, reference)", ".2f"),
         ):
             _line(db, label, fig["step"][key], _get(before, db, "step", key), fmt)
         for n, (rate, _cpu) in fig["rows"].items():
