@@ -2,8 +2,9 @@
 
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
-process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
+process may act at all (asked through `TickOptions.may_act` before the tick and
+`TickOptions.may_go` before each step, and checked by the database in the INSERT of each
+intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
@@ -113,7 +114,7 @@ class TickOptions:
     # `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
     # Asked before each step; None: `may_act` again. The daemon's renews the lease only
-    # when it nears expiry (`Lease.keep`): the fence below is what guarantees it.
+    # when it nears expiry (`Lease.keep`): the fence below is the guarantee.
     may_go: Callable[[], Awaitable[bool]] | None = None
     # When `may_act` says no: who leads instead, as the lease last answered (`Lease.leader`).
     leader: Callable[[], str | None] | None = None

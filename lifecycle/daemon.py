@@ -4,7 +4,7 @@ Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `
 is the scheduler's job that runs one account's ticks: after each tick it sets its own next
 run to the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or
 a rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
-leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+leader lease (`lease.Lease`) is taken before each tick and renewed before a step when due.
 
 Many accounts (LIFECYCLE_ACCOUNTS): one `AccountRunner` per account, each with its own
 client and rate limiter, rules in force, lease, reconciler and tick job (id `tick:SID`).

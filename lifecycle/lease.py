@@ -1,8 +1,9 @@
 """The leader lease: among daemons sharing one database, one acts for an account at a time.
 
 The lease is a row in the store, taken or renewed in one statement by the database's clock
-and held for `ttl` past each renewal. The daemon asks `hold()` before each tick and again
-before each step (through `cycle.TickOptions.may_act`), and every intent is written only if
+and held for `ttl` past each renewal. The daemon asks `hold()` before each tick
+(`cycle.TickOptions.may_act`) and `keep()` before each step (`may_go`: a renewal only when
+the lease nears expiry), and every intent is written only if
 the lease is held for `bound` more, in the INSERT itself (`fence`): a process that lost the
 lease, however long it was frozen, writes no intent and so sends nothing.
 

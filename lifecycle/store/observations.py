@@ -18,10 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, exists, func, literal, select, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Campaign, Status
@@ -30,25 +41,25 @@ from lifecycle.store.batch import narrowed, upsert
 from lifecycle.store.tables import campaigns as campaigns_table
 from lifecycle.store.tables import polls
 from lifecycle.store.tables import status_history as sh
+from lifecycle.store.types import UtcDateTime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Latest:
-    """A campaign's newest status row, with its campaigns-table name and status."""
+    """A campaign's newest status row, with its campaigns-table name and status: what a
+    poll compares with, and the history reads (one per campaign, so kept lean)."""
 
     id: int
     status: str
-    since: datetime
-    first_seen_at: datetime
-    last_seen_at: datetime | None  # None: seen at every list since (see the module)
+    start: datetime  # when it entered this status, as far as the daemon knows
+    following: bool  # no last-seen time of its own: seen at every list since (the module)
     estimated: bool
     name: str | None  # the campaigns table's (None: no row there)
     listed_status: str | None
 
-    @property
-    def start(self) -> datetime:
-        """When the campaign entered this status, as far as the daemon knows."""
-        return self.first_seen_at if self.estimated else self.since
+
+# What a row pinned with no list read before it compares its first sight with.
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def observe(
@@ -74,7 +85,7 @@ async def observe(
         change.see(campaign, latest.get(campaign.id), listing=listing, listed_at=listed_at)
     if listing:
         for campaign_id, row in latest.items():
-            if campaign_id not in seen and row.last_seen_at is None:  # missing from the list
+            if campaign_id not in seen and row.following:  # missing from the list
                 change.pin(row, listed_at)
     await change.write(conn)
     if listing:
@@ -89,7 +100,9 @@ class _Change:
     def __init__(self, account: str, at: datetime) -> None:
         self.account, self.at = account, at
         self.new_rows: list[dict[str, Any]] = []
-        self.seen_at: list[dict[str, Any]] = []  # rows given a last-seen time of their own
+        # Rows given a last-seen time of their own: `seen`, or their first sight if later
+        # (a step of ours wrote the row after the list).
+        self.seen_at: list[dict[str, Any]] = []
         self.following: list[int] = []  # rows back in the list: follow it again
         self.campaigns: list[dict[str, Any]] = []
         self.latest: dict[str, Latest] = {}
@@ -99,17 +112,17 @@ class _Change:
     ) -> None:
         status = campaign.status.value
         if row is None or row.status != status:
-            if row is not None and row.last_seen_at is None:
+            if row is not None and row.following:
                 self.pin(row, listed_at)
             first = row is None
             self.new_rows.append(_row_values(self.account, campaign.id, campaign.status,
                                              at=self.at, estimated=first))  # fmt: skip
             self.latest[campaign.id] = Latest(
-                0, status, self.at, self.at, None, first, campaign.name, status
+                0, status, self.at, True, first, campaign.name, status
             )
         elif not listing:  # re-read on its own: seen now, and not at a list
             self.seen_at.append({"row_id": row.id, "seen": self.at})
-        elif row.last_seen_at is not None:
+        elif not row.following:
             self.following.append(row.id)
         if row is None or (row.name, row.listed_status) != (campaign.name, status):
             self.campaigns.append(
@@ -121,13 +134,11 @@ class _Change:
 
     def pin(self, row: Latest, listed_at: datetime | None) -> None:
         """The row stops being seen: it was last seen at the last list (or when written)."""
-        seen = row.first_seen_at if listed_at is None else max(listed_at, row.first_seen_at)
-        self.seen_at.append({"row_id": row.id, "seen": seen})
+        self.seen_at.append({"row_id": row.id, "seen": listed_at or _LONG_AGO})
 
     async def write(self, conn: AsyncConnection) -> None:
         if self.seen_at:
-            statement = update(sh).where(sh.c.id == bindparam("row_id"))
-            await conn.execute(statement.values(last_seen_at=bindparam("seen")), self.seen_at)
+            await conn.execute(_SEEN_AT, self.seen_at)
         if self.following:
             ids = self.following
             await conn.execute(update(sh).where(sh.c.id.in_(ids)).values(last_seen_at=None))
@@ -137,6 +148,15 @@ class _Change:
             changed = upsert(conn, campaigns_table, key=["account", "id"],
                                update=["name", "status", "last_seen_at"])  # fmt: skip
             await conn.execute(changed, self.campaigns)
+
+
+def _seen_at() -> Any:
+    seen = bindparam("seen", type_=sh.c.first_seen_at.type)
+    later = case((sh.c.first_seen_at > seen, sh.c.first_seen_at), else_=seen)
+    return update(sh).where(sh.c.id == bindparam("row_id")).values(last_seen_at=later)
+
+
+_SEEN_AT = _seen_at()
 
 
 async def _listed_at(conn: AsyncConnection, account: str) -> datetime | None:
@@ -222,21 +242,18 @@ async def latest_rows(
     joined = sh.outerjoin(
         campaigns_table, and_(c.account == sh.c.account, c.id == sh.c.campaign_id)
     )
+    # One instant per row, not three: each costs a conversion, and there may be 100,000.
+    start = type_coerce(case((sh.c.estimated, sh.c.first_seen_at), else_=sh.c.since), UtcDateTime)
     query = select(
-        sh.c.id, sh.c.campaign_id, sh.c.status, sh.c.since, sh.c.first_seen_at,
-        sh.c.last_seen_at, sh.c.estimated, c.name, c.status.label("listed_status"),
+        sh.c.campaign_id, sh.c.id, sh.c.status, start, sh.c.last_seen_at.is_(None),
+        sh.c.estimated, c.name, c.status,
     ).select_from(joined).where(sh.c.id.in_(newest.scalar_subquery()))  # fmt: skip
-    result = await conn.execute(query)
+    rows = (await conn.execute(query)).all()
     return {
-        row.campaign_id: _latest(row) for row in result if keep is None or row.campaign_id in keep
+        campaign_id: Latest(row_id, status, began, bool(following), bool(estimated), name, listed)
+        for campaign_id, row_id, status, began, following, estimated, name, listed in rows
+        if keep is None or campaign_id in keep
     }
-
-
-def _latest(row: Any) -> Latest:
-    return Latest(
-        row.id, row.status, row.since, row.first_seen_at, row.last_seen_at,
-        bool(row.estimated), row.name, row.listed_status,
-    )  # fmt: skip
 
 
 def status_since(
