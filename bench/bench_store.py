@@ -12,8 +12,9 @@ database server's CPU is not in it; each figure is the best of `--repeat` runs):
   bare PUTs (our HTTP client alone) is subtracted, so what is left is the store, the lease
   and the checks around each step. Also the SQL statements and transactions per step
   (SQLAlchemy events: every round trip but BEGIN/COMMIT is a statement).
-- plan rows: decision and audit rows per second (wall) as `record_plan` writes a plan of
-  n decisions and n skipped rules (3n rows).
+- plan rows: decision and audit rows per second (wall, and per second of our CPU: the
+  wall figure moves with the machine's load) as `record_plan` writes a plan of n
+  decisions and n skipped rules (3n rows).
 - steady tick: CPU and statements of recording an unchanged poll of n campaigns and
   reading the history the engine needs, as a tick does after its first one.
 
@@ -431,10 +432,13 @@ def report(now: dict[str, Any], before: dict[str, Any] | None, ref: str) -> None
             ("put_ms", "step: bare PUT CPU ms (client, reference)", ".2f"),
         ):
             _line(db, label, fig["step"][key], _get(before, db, "step", key), fmt)
-        for n, (rate, _cpu) in fig["rows"].items():
+        for n, (rate, cpu) in fig["rows"].items():
             prior = _get(before, db, "rows", n)
             label = f"plan rows/s (wall), {n} decisions"
             _line(db, label, rate, prior[0] if prior else None, ".0f", higher=True)
+            label = f"plan rows/s of our CPU, {n} decisions"
+            per_cpu = 3 * int(n) / prior[1] if prior else None
+            _line(db, label, 3 * int(n) / cpu, per_cpu, ".0f", higher=True)
         for n, steady in fig["steady"].items():
             for key, label, fmt in (("cpu", "observe+history CPU s", ".3f"),
                                     ("statements", "statements", "d")):  # fmt: skip
