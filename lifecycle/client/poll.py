@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from lifecycle.client.exotel import PAGE_LIMIT, ExotelClient
 from lifecycle.client.listing import Listing
-from lifecycle.errors import ActionRejected, NotFound
+from lifecycle.errors import ApiError, ApiUnavailable, AuthFailed, NotFound
 from lifecycle.model import Campaign, Status
 
 log = logging.getLogger("lifecycle.client.poll")
@@ -148,7 +148,9 @@ class Poller:
     async def _filtered(self, now: datetime) -> Poll:
         try:
             active = await self.client.list_campaigns(statuses=LISTED)
-        except ActionRejected as exc:
+        except ApiError as exc:
+            if not _refused(exc):
+                raise
             self._give_up(f"the server refused the status filter ({exc})")
             return await self._full(now)
         if ignored := [c for c in active if c.status in SETTLED]:
@@ -216,6 +218,13 @@ class Poller:
         if self.broken is None:
             log.warning("status-filtered polling given up, listing all campaigns: %s", why)
         self.broken = why
+
+
+def _refused(exc: ApiError) -> bool:
+    """A 4xx about the request itself (not the credentials, not the rate): the filter."""
+    if isinstance(exc, ApiUnavailable | AuthFailed | NotFound):
+        return False
+    return exc.http_status is not None and 400 <= exc.http_status < 500
 
 
 def _left_out(campaign: Campaign, how: str) -> str:
