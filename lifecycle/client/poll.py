@@ -73,6 +73,7 @@ class Poller:
     _full_at: datetime | None = None
     _polled_at: datetime | None = None
     _filtered_at: datetime | None = None  # the last filtered list since the last full one
+    _missed = False  # the last filtered list left out a campaign still listed (see _strike)
 
     @property
     def carried(self) -> int:
@@ -99,14 +100,15 @@ class Poller:
         self._remember(listing, now)
         return Poll(listing, listing)
 
-    async def _full_instead(self, gone: set[str], now: datetime) -> Poll:
+    async def _full_instead(self, gone: set[str], active: Listing, now: datetime) -> Poll:
         """A full list in place of re-reading `gone` one by one; it shows whether the
         filter left out campaigns still in a listed status."""
         listing = await self.client.list_campaigns()
         if listing.complete:
-            missed = next((c for c in listing if c.id in gone and c.status in LISTED), None)
-            if missed is not None:
+            missed = _first_listed(c for c in listing if c.id in gone)
+            if missed is not None and self._strike(active):
                 self._give_up(_left_out(missed, "in a full list"))
+            self._missed = missed is not None
         self._remember(listing, now)
         return Poll(listing, listing)
 
@@ -167,34 +169,38 @@ class Poller:
         gone = self._listed - {c.id for c in active}
         if len(gone) > self._full_pages():
             log.info("%d campaigns left the listed statuses: listing all instead", len(gone))
-            return await self._full_instead(gone, now)
+            return await self._full_instead(gone, active, now)
         reread = await self._reread(sorted(gone))
-        if reread is None:
+        if (missed := _first_listed(reread)) is not None and self._strike(active):
+            self._give_up(_left_out(missed, "by GET"))
             return await self._full(now)
+        self._missed = missed is not None
         return self._merge(active, reread, now)
 
-    async def _reread(self, ids: Iterable[str]) -> list[Campaign] | None:
-        """Each campaign that left the filtered answer, by GET; None when one of them is
-        still in a listed status (the filter missed it: the fallback is logged)."""
+    async def _reread(self, ids: Iterable[str]) -> list[Campaign]:
+        """Each campaign that left the filtered answer, by GET (404: gone, left out)."""
         found: list[Campaign] = []
         for campaign_id in ids:
             try:
-                campaign = await self.client.get_campaign(campaign_id)
+                found.append(await self.client.get_campaign(campaign_id))
             except NotFound:
                 log.info("campaign %s is gone (404): no longer polled", campaign_id)
-                continue
-            if campaign.status in LISTED:
-                self._give_up(_left_out(campaign, "by GET"))
-                return None
-            found.append(campaign)
         return found
+
+    def _strike(self, active: Listing) -> bool:
+        """Whether a listed campaign left out of a filtered answer condemns the filter. Of
+        a one-page answer, yes. Offset paging over a changing set can skip a row (one that
+        settled mid-list shifts the rest), so of a longer one only when the tick before
+        missed one too; this tick then uses the GET's reading."""
+        return len(active) < PAGE_LIMIT or self._missed
 
     def _merge(self, active: Listing, reread: Sequence[Campaign], now: datetime) -> Poll:
         """The filtered answer, the re-read campaigns, then the carried settled ones."""
         listed = {c.id for c in active}
         for campaign_id in listed:  # the answer wins over any older reading
             self._settled.pop(campaign_id, None)
-        # A status we cannot read (unknown) is neither: read again while it lasts.
+        # Still listed (a row skipped by paging), or a status we cannot read: not settled,
+        # looked for again next tick.
         odd = {c.id for c in reread if c.status not in SETTLED}
         self._settled.update((c.id, c) for c in reread if c.status in SETTLED)
         # After a complete answer the rest were re-read (or are gone); after a short one,
@@ -225,6 +231,10 @@ def _refused(exc: ApiError) -> bool:
     if isinstance(exc, ApiUnavailable | AuthFailed | NotFound):
         return False
     return exc.http_status is not None and 400 <= exc.http_status < 500
+
+
+def _first_listed(campaigns: Iterable[Campaign]) -> Campaign | None:
+    return next((c for c in campaigns if c.status in LISTED), None)
 
 
 def _left_out(campaign: Campaign, how: str) -> str:
