@@ -92,7 +92,7 @@ async def measure(
         api_token=config.api_token,
         limiter=RateLimiter(1e9),
     ) as client:
-        poller = Poller(client, period=period, gap=timedelta(minutes=5))
+        poller = Poller(client, period=period)
         await poller.poll(clock.now())  # the first tick is a full list either way
         best, requests = math.inf, 0
         for _ in range(repeat):

@@ -211,6 +211,8 @@ class Reconciler:
         tick: Tick | None = None
         try:
             if not await self._may_act():
+                if self.poller is not None:  # another process leads: what it did is unseen
+                    self.poller.forget()
                 leader = self.options.leader() if self.options.leader else None
                 return TickReport(at=now, standby=True, leader=leader)
             tick = await self.store.start_tick(

@@ -464,15 +464,14 @@ async def _runner(
 
 
 def _poller(client: ExotelClient, settings: Settings) -> Poller:
-    """LIFECYCLE_SETTLED_POLL (or the account's `settled_poll`). A gap past one lease means
-    another process may have led meanwhile: the carried readings are then relisted."""
+    """LIFECYCLE_SETTLED_POLL (or the account's `settled_poll`)."""
     if settings.settled_poll is not None:
         log.info(
             "account %s: settled campaigns listed in full every %s (experimental)",
             settings.exotel_account_sid,
             format_period(settings.settled_poll),
         )
-    return Poller(client, period=settings.settled_poll, gap=settings.lease_ttl)
+    return Poller(client, period=settings.settled_poll)
 
 
 def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:

@@ -18,7 +18,7 @@ from lifecycle.accounts import configured_accounts
 from lifecycle.client import ExotelClient, RateLimiter
 from lifecycle.client.poll import LISTED, Poll, Poller
 from lifecycle.clock import FixedClock
-from lifecycle.cycle import Reconciler
+from lifecycle.cycle import Reconciler, TickOptions
 from lifecycle.errors import ConfigError, RulesError
 from lifecycle.model import Action, Status
 from lifecycle.rules import load_rules
@@ -112,7 +112,7 @@ async def test_between_full_lists_only_the_listed_statuses_are_asked_for(
 async def test_the_full_list_comes_back_once_a_period_on_the_clock(sim_clock: FixedClock) -> None:
     async with served(sim_clock) as (sim, client):
         fleet(sim)
-        poller = Poller(client, period=timedelta(minutes=5), gap=timedelta(minutes=2))
+        poller = Poller(client, period=timedelta(minutes=5))
         kinds = []
         for _ in range(11):
             poll, asked = await tick(poller, sim, sim_clock)
@@ -121,9 +121,11 @@ async def test_the_full_list_comes_back_once_a_period_on_the_clock(sim_clock: Fi
         # Full at minute 1, 6 and 11: the period runs from the full list, on the clock.
         assert [n for n, kind in enumerate(kinds, 1) if kind == "full"] == [1, 6, 11]
 
-        sim_clock.advance(timedelta(minutes=3))  # a gap past `gap`: a standby took over
+        poller.forget()  # a standby tick: another process may have led meanwhile
         poll, _ = await tick(poller, sim, sim_clock)
         assert poll.full
+        poll, _ = await tick(poller, sim, sim_clock)
+        assert not poll.full
 
 
 async def test_a_campaign_archived_between_ticks_is_read_again_by_one_get(
@@ -259,7 +261,7 @@ async def test_a_campaign_the_filter_never_showed_is_caught_by_the_full_list(
 ) -> None:
     async with served(sim_clock, status_filter="single") as (sim, client):
         sim.add_campaign(name="archived", status=Status.ARCHIVED)
-        poller = Poller(client, period=timedelta(minutes=10), gap=TICK)
+        poller = Poller(client, period=timedelta(minutes=10))
         await tick(poller, sim, sim_clock)  # nothing listed: nothing to miss yet
         sim.add_campaign(name="new", send_at=sim.clock.now() + DAY)
         for _ in range(9):
@@ -284,12 +286,19 @@ async def test_a_tick_observes_only_what_it_read(
 ) -> None:
     """The status history is truthful: a carried campaign was not seen by a filtered tick."""
     ids = fleet(sim)
+    leading = True
+
+    async def may_act() -> bool:
+        return leading
+
+    poller = Poller(client, period=DAY)
     reconciler = Reconciler(
         client=client,
         store=store,
         ruleset=lambda: RULES,
         clock=sim_clock,
-        poller=Poller(client, period=DAY),
+        options=TickOptions(may_act=may_act),
+        poller=poller,
     )
     first = await reconciler.tick()
     sim_clock.advance(TICK)
@@ -300,6 +309,13 @@ async def test_a_tick_observes_only_what_it_read(
     assert archived.last_seen_at == first.at  # carried, not seen again
     (paused,) = await store.status_timeline(ids["paused"])
     assert paused.last_seen_at == second.at
+
+    leading = False  # a standby tick forgets what it carried: the leader may have acted
+    assert (await reconciler.tick()).standby and poller.carried == 0
+    leading = True
+    start = len(sim.requests)
+    assert (await reconciler.tick()).ok
+    assert requests_since(sim, start) == [("list", None)]
 
 
 def test_the_setting_reads_off_on_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,13 +15,15 @@ listing for the rest of the process (logged once) when the server
 - answers a filtered list with a settled campaign: it ignored the filter. That answer is
   then a full list, and used as one;
 - refuses the filter (a 4xx): this tick lists in full instead;
-- leaves out a campaign that a GET then finds in a listed status: it matched the filter
-  some other way (one status name, not a set). This tick lists in full instead.
+- leaves out a campaign that a GET (or a full list) then finds in a listed status: it
+  matched the filter some other way (one status name, not a set). This tick lists in
+  full instead. Of an answer of several pages, only on two ticks running: offset paging
+  can skip a row when another one moves mid-list.
 
-A full list is also due after a gap longer than `gap` since the last poll (a standby that
-took over, a suspended process), so the carried readings are never older than the period
-plus a poll. Observation stays truthful: `fresh` is only what was read this tick; the
-carried campaigns go to the plan (and the status page), never to the status history.
+A full list is also due after `forget()`: the reconciler calls it on a tick that finds
+this process in standby, since the leader may have acted meanwhile. Observation stays
+truthful: `fresh` is only what was read this tick; the carried campaigns go to the plan
+(and the status page), never to the status history.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ SETTLED: frozenset[Status] = frozenset(
 )
 # Everything else the filter can name: what rules act on, and what Exotel still moves.
 LISTED: frozenset[Status] = frozenset(Status) - SETTLED - {Status.UNKNOWN}
+# Exotel's clock against ours, for `date_created` (see _check_missed).
+_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,11 @@ class Poller:
 
     client: ExotelClient
     period: timedelta | None = None
-    gap: timedelta = timedelta(minutes=5)
     # Why filtered lists were given up, once given up (for the log and the README's advice).
     broken: str | None = None
     _settled: dict[str, Campaign] = field(default_factory=dict)
     _listed: set[str] = field(default_factory=set)  # ids in a listed status, last reading
     _full_at: datetime | None = None
-    _polled_at: datetime | None = None
     _filtered_at: datetime | None = None  # the last filtered list since the last full one
     _missed = False  # the last filtered list left out a campaign still listed (see _strike)
 
@@ -82,18 +84,20 @@ class Poller:
 
     async def poll(self, now: datetime) -> Poll:
         """Read the campaigns for a tick at `now` (ApiError as `list_campaigns`)."""
-        due = self._full_due(now)
-        self._polled_at = now
-        if due:
+        if self._full_due(now):
             return await self._full(now)
         return await self._filtered(now)
+
+    def forget(self) -> None:
+        """Drop the carried readings: the next poll lists in full. For a process that has
+        not led for a while (another may have acted meanwhile)."""
+        self._settled, self._listed, self._full_at = {}, set(), None
 
     def _full_due(self, now: datetime) -> bool:
         if self.period is None or self.broken is not None or self._full_at is None:
             return True
-        last = self._polled_at or self._full_at
         # A clock that went back counts as due: the carried readings' age is then unknown.
-        return not (self._full_at <= now < self._full_at + self.period) or now - last > self.gap
+        return not self._full_at <= now < self._full_at + self.period
 
     async def _full(self, now: datetime) -> Poll:
         listing = await self.client.list_campaigns()
@@ -131,7 +135,7 @@ class Poller:
         (a server that matches one status name answers a set with nothing at all)."""
         if self._filtered_at is None or self.broken is not None:
             return
-        before = self._filtered_at - self.gap
+        before = self._filtered_at - _SKEW
         for campaign in listing:
             created = campaign.date_created
             if (
