@@ -5,7 +5,7 @@
         result = await api.act(campaigns[0].id, Action.PAUSE)
 
 Modules: `exotel` (the client and its I/O), `listing` (a list and whether it is
-complete), `verdict` (what an answer means: value or error), `answer` (envelopes and
+complete), `poll` (what a tick lists: everything, or the settled poll), `verdict` (what an answer means: value or error), `answer` (envelopes and
 campaign objects), `limiter` (per-account rate limit).
 """
 
