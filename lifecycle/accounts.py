@@ -208,7 +208,13 @@ def _account(settings: Settings, spec: AccountSpec, folder: Path) -> Account:
     if spec.rate_per_minute is not None:
         update["api_rate_per_minute"] = spec.rate_per_minute
     if spec.settled_poll is not None:
-        update["settled_poll"] = parse_settled_poll(spec.settled_poll)
+        period = parse_settled_poll(spec.settled_poll)
+        if period is not None and period.total_seconds() < settings.poll_seconds:
+            raise ConfigError(
+                f"account {spec.sid}: settled_poll ({spec.settled_poll}) must be at least "
+                f"LIFECYCLE_POLL_SECONDS ({settings.poll_seconds:g}s)"
+            )
+        update["settled_poll"] = period
     zone = ZoneInfo(spec.timezone) if spec.timezone else None
     return Account(settings.model_copy(update=update), Overrides(zone, spec.holidays))
 

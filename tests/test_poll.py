@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from lifecycle.accounts import configured_accounts
-from lifecycle.client import ExotelClient, RateLimiter
+from lifecycle.client import PAGE_LIMIT, ExotelClient, Listing, RateLimiter
 from lifecycle.client.poll import LISTED, Poll, Poller
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler, TickOptions
 from lifecycle.errors import ConfigError, RulesError
-from lifecycle.model import Action, Status
+from lifecycle.model import Action, Campaign, Status
 from lifecycle.rules import load_rules
 from lifecycle.settings import load_settings
 from lifecycle.simulator import Simulator, SimulatorConfig, running
@@ -359,3 +359,24 @@ def test_an_account_may_set_its_own_period(tmp_path: Path, monkeypatch: pytest.M
     )
     with pytest.raises(RulesError, match=r"accounts.yaml:2:\d+: .*must be off, on"):
         configured_accounts(settings)
+    accounts.write_text(
+        "accounts:\n  - {sid: a, key: 'env:KEY', token: 'env:TOKEN', settled_poll: 30m}\n"
+    )
+    hourly = load_settings(LIFECYCLE_ACCOUNTS=str(accounts), LIFECYCLE_POLL_SECONDS=3600)
+    with pytest.raises(ConfigError, match=r"account a: settled_poll \(30m\) must be at least"):
+        configured_accounts(hourly)
+
+
+def test_a_row_skipped_by_paging_is_forgiven_once_on_a_long_answer() -> None:
+    """Offset paging over a changing set may skip a row of a filtered answer of several
+    pages: one such miss is taken for that; two ticks running, or any miss in an answer
+    of one page, condemn the filter."""
+    poller = Poller(ExotelClient(base_url="http://127.0.0.1:9", account_sid="a",
+                                 api_key="k", api_token="t"), period=DAY)  # fmt: skip
+    paused = Campaign(id="c", name="c", status=Status.PAUSED)
+    long_answer = Listing((paused,) * PAGE_LIMIT, total=PAGE_LIMIT)
+    assert not poller._strike(long_answer)
+    poller._missed = True
+    assert poller._strike(long_answer)
+    poller._missed = False
+    assert poller._strike(Listing((paused,), total=1))
