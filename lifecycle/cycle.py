@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from lifecycle import engine
 from lifecycle.client import ExotelClient, Slot
+from lifecycle.client.poll import Poll, Poller
 from lifecycle.clock import Clock, wall_now
 from lifecycle.errors import (
     ActionRejected,
@@ -180,6 +181,9 @@ class Reconciler:
     _undecided: set[int] = field(default_factory=set)
     # The step outcomes of the tick in progress, for `options.after_tick`.
     _steps: list[StepEvent] = field(default_factory=list)
+    # What each tick lists (README, Configure: LIFECYCLE_SETTLED_POLL). None: every
+    # campaign, every tick.
+    poller: Poller | None = None
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
@@ -207,6 +211,8 @@ class Reconciler:
         tick: Tick | None = None
         try:
             if not await self._may_act():
+                if self.poller is not None:  # another process leads: what it did is unseen
+                    self.poller.forget()
                 leader = self.options.leader() if self.options.leader else None
                 return TickReport(at=now, standby=True, leader=leader)
             tick = await self.store.start_tick(
@@ -262,14 +268,15 @@ class Reconciler:
     async def _run(self, tick: Tick, ruleset: Ruleset) -> TickReport:
         now = tick.at
         await self.resolve_open_intents(now, trust_date_updated=ruleset.trust_date_updated)
-        campaigns = await self.client.list_campaigns()
+        polled = await self._poll(now)
+        campaigns = polled.listing
         self.progress.mark(self.clock.now())
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
         if campaigns.unreadable:  # the client logged each row it set aside
             self.metrics.set_aside.labels(reason="unreadable").inc(campaigns.unreadable)
         self.metrics.observe_campaigns(campaigns)
-        await self.store.observe(campaigns, at=now)
+        await self.store.observe(polled.fresh, at=now)  # carried campaigns were not seen now
         history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
         plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
         self._set_aside(plan)
@@ -299,6 +306,12 @@ class Reconciler:
             warning=campaigns.shortfall,
             observed=tuple(campaigns),
         )
+
+    async def _poll(self, now: datetime) -> Poll:
+        if self.poller is None:
+            listing = await self.client.list_campaigns()
+            return Poll(listing, listing)
+        return await self.poller.poll(now)
 
     def _set_aside(self, plan: Plan) -> None:
         for aside in plan.set_aside:

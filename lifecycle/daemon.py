@@ -40,6 +40,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from lifecycle import web
 from lifecycle.accounts import Account, configured_accounts
 from lifecycle.client import ExotelClient, RequestOutcome
+from lifecycle.client.poll import Poller
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import ConfigError, RulesError
@@ -57,7 +58,7 @@ from lifecycle.rules import (
     load_rules,
     rules_hash,
 )
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, format_period
 from lifecycle.sharing import Share
 from lifecycle.store import Store, sqlite_path
 from lifecycle.systemd import notify as sd_notify
@@ -457,8 +458,20 @@ async def _runner(
         metrics=metrics,
         stop=stop,
         progress=progress,
+        poller=_poller(client, settings),
     )
     return AccountRunner(account, rules, lease, reconciler)
+
+
+def _poller(client: ExotelClient, settings: Settings) -> Poller:
+    """LIFECYCLE_SETTLED_POLL (or the account's `settled_poll`)."""
+    if settings.settled_poll is not None:
+        log.info(
+            "account %s: settled campaigns listed in full every %s (experimental)",
+            settings.exotel_account_sid,
+            format_period(settings.settled_poll),
+        )
+    return Poller(client, period=settings.settled_poll)
 
 
 def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
