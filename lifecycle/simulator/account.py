@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime
 
 from aiohttp import web
@@ -162,11 +163,10 @@ class Simulator:
         the campaigns changed since (added, acted on, set by hand) are settled again.
         """
         now = self.clock.now()
+        due: Iterable[SimCampaign] = self._campaigns.values()
         if now == self._settled_at:
-            changed = (self._campaigns[i] for i in self._changed)
-        else:
-            changed = iter(self._campaigns.values())
-        for campaign in changed:
+            due = [self._campaigns[i] for i in self._changed]
+        for campaign in due:
             campaign.settle(now, self.config)
         self._settled_at = now
         self._changed.clear()
