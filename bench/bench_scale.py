@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000,10000,100000] [--quick]
         [--reference-max 10000] [--profile N] [--no-postgres] [--seed S] [--dry-run-sample K]
+        [--repeat 3] [--steady-ticks 2]
 
 Fleet and rules are bench/bench_plan.py's (bench/rules_20.yaml: 20 rules, 5 calendars),
-at Friday 19:30 in Mumbai. CPU is `time.process_time` of one process (one core); the
-figures are single runs. Per size it measures:
+at Friday 19:30 in Mumbai. CPU is `time.process_time` of one process (one core): the
+in-process figures are the best of `--repeat`, the steady tick the best of
+`--steady-ticks`; the rest are single runs. Per size it measures:
 
 - in this process: parse (the client's `campaigns_from_body`), plan (`engine.plan`) on the
   acting fleet and on the steady one, `next_wakeup`, and the reference evaluator
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -64,17 +67,23 @@ class SizeRun:
 
 
 @contextmanager
-def simulator(size: int, seed: int) -> Iterator[dict[str, Any]]:
-    """bench/scale_fleet.py serving the settled fleet; what it printed when ready."""
+def simulator(size: int, seed: int) -> Iterator[Callable[[], dict[str, Any]]]:
+    """bench/scale_fleet.py, started; a call that waits until it serves the settled fleet
+    and returns what it printed then (URL, credentials, seeding time)."""
     command = [sys.executable, str(ROOT / "bench" / "scale_fleet.py"),
                "--campaigns", str(size), "--seed", str(seed)]  # fmt: skip
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
+
+    def ready() -> dict[str, Any]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the simulator for {size} campaigns exited: {proc.wait()}")
-        yield json.loads(line)
+        info: dict[str, Any] = json.loads(line)
+        return info
+
+    try:
+        yield ready
     finally:
         assert proc.stdin is not None
         proc.stdin.close()  # it serves until its standard input closes
@@ -92,7 +101,8 @@ def daemon(sim: dict[str, Any], db_url: str, *, size: int, args: argparse.Namesp
            "EXOTEL_API_KEY": sim["key"], "EXOTEL_API_TOKEN": sim["token"]}  # fmt: skip
     command = [sys.executable, str(ROOT / "bench" / "scale_tick.py"), db_url,
                "--campaigns", str(size), "--seed", str(args.seed),
-               "--dry-run-sample", str(args.dry_run_sample)]  # fmt: skip
+               "--dry-run-sample", str(args.dry_run_sample),
+               "--steady-ticks", str(args.steady_ticks)]  # fmt: skip
     if profile:
         command.append("--profile")
     done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True)
@@ -108,11 +118,26 @@ async def databases(tmp: Path, *, postgres: bool) -> list[tuple[str, str]]:
     return found
 
 
+def best_of(size: int, args: argparse.Namespace) -> Row:
+    """bench_plan's measures at `size`, `--repeat` times, each figure the best of them."""
+    rows = [
+        measure(size, RULES, seed=args.seed, reference=size <= args.reference_max)
+        for _ in range(args.repeat)
+    ]
+    best: dict[str, Any] = {}
+    for f in dataclasses.fields(Row):
+        values = [getattr(r, f.name) for r in rows]
+        timed = f.name.endswith("_s") and None not in values
+        best[f.name] = min(values) if timed else values[0]
+    best["agree"] = None if rows[0].agree is None else all(r.agree for r in rows)
+    return Row(**best)
+
+
 def run_size(size: int, args: argparse.Namespace, dbs: list[tuple[str, str]]) -> SizeRun:
-    engine = measure(size, RULES, seed=args.seed, reference=size <= args.reference_max)
-    run = SizeRun(size, engine)
-    with simulator(size, args.seed) as sim:
-        run.seed = sim
+    # The simulator seeds itself in its own process while this one measures the engine.
+    with simulator(size, args.seed) as ready:
+        run = SizeRun(size, best_of(size, args))
+        sim = run.seed = ready()
         for name, url in dbs:
             if not url:
                 continue
@@ -270,15 +295,16 @@ def verdicts(runs: list[SizeRun], db_names: list[str]) -> list[str]:
         rows = d["rows"]
         plan_rate = _plan_rows(rows) / rows["plan"]["wall"]
         dry_rate = rows["dry_run_rows"] / rows["dry_run"]["wall"] if rows["dry_run_rows"] else 0.0
-        slowest = min(plan_rate, dry_rate)
-        out.append(_verdict(f"[{name}] decision+audit rows ≥ 5,000/s (slower of the two)",
-                            slowest, TARGETS["rows"], "/s", at_least=True))  # fmt: skip
+        out.append(_verdict(f"[{name}] record_plan rows ≥ 5,000/s", plan_rate,
+                            TARGETS["rows"], "/s", at_least=True))  # fmt: skip
+        out.append(_verdict(f"[{name}] dry-run audit rows ≥ 5,000/s", dry_rate,
+                            TARGETS["rows"], "/s", at_least=True))  # fmt: skip
     return out
 
 
 def _verdict(what: str, value: float, target: float, unit: str, *, at_least: bool = False) -> str:
     ok = value >= target if at_least else value < target
-    return f"{what:<58} {'reached' if ok else 'MISSED':<8} {value:,.2f} {unit}"
+    return f"{what:<44} {'reached' if ok else 'MISSED':<8} {value:,.2f} {unit}"
 
 
 def main() -> None:
@@ -290,6 +316,8 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--dry-run-sample", type=int, default=200, metavar="K")
+    parser.add_argument("--repeat", type=int, default=3, help="in-process measures: best of")
+    parser.add_argument("--steady-ticks", type=int, default=2, help="steady ticks: best of")
     args = parser.parse_args()
     sizes = [1000, 10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()

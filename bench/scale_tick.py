@@ -2,7 +2,7 @@
 
     EXOTEL_BASE_URL=… EXOTEL_ACCOUNT_SID=… EXOTEL_API_KEY=… EXOTEL_API_TOKEN=… \
     .venv/bin/python bench/scale_tick.py DATABASE_URL --campaigns N [--profile] [--seed S]
-                                         [--dry-run-sample K]
+                                         [--dry-run-sample K] [--steady-ticks K]
 
 The daemon-equivalent (a Store, an ExotelClient with its limiter wide open, a Reconciler
 on a FixedClock, the 20 rules of bench/rules_20.yaml) against a simulator in another
@@ -11,8 +11,9 @@ object with, CPU seconds of this process (`time.process_time`, which counts aios
 thread too, not PostgreSQL's server) and wall seconds:
 
 - first: the first tick (every campaign seen for the first time), then RSS;
-- steady: the tick a minute later, nothing to do (list, parse, observe, history, plan,
-  record), then RSS: current (/proc/self/statm) and peak (ru_maxrss);
+- steady: the ticks a minute apart after it, nothing to do (list, parse, observe, history,
+  plan, record), the best of K (`--steady-ticks`, default 2), then RSS: current
+  (/proc/self/statm) and peak (ru_maxrss);
 - store: the store's part of a steady tick, call by call (observe, history, record_plan),
   and the engine's plan between them, on the campaigns that tick read;
 - rows: decision and audit rows/s for bench_plan's acting plan (thousands of decisions and
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import io
 import json
 import os
@@ -37,7 +39,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,7 +94,14 @@ def _tick_figures(times: dict[str, float], report: TickReport) -> dict[str, Any]
 
 
 async def daemon_run(
-    target: Target, db_url: str, *, size: int, seed: int, sample: int, profile: bool
+    target: Target,
+    db_url: str,
+    *,
+    size: int,
+    seed: int,
+    sample: int,
+    profile: bool,
+    steady_ticks: int = 2,
 ) -> dict[str, Any]:
     """Everything this process measures, as one JSON-ready dict."""
     out: dict[str, Any] = {"start": rss_mb()}
@@ -108,9 +117,13 @@ async def daemon_run(
             daemon = Reconciler(client=client, store=store, ruleset=lambda: RULES, clock=clock)
             times, report = await timed(daemon.tick)
             out["first"] = {**_tick_figures(times, report), **rss_mb()}
-            clock.advance(MINUTE)
-            times, report = await timed(daemon.tick)
-            out["steady"] = {**_tick_figures(times, report), **rss_mb()}
+            best: dict[str, Any] = {}
+            for _ in range(steady_ticks):  # the best of a few: the machine is shared
+                clock.advance(MINUTE)
+                times, report = await timed(daemon.tick)
+                if not best or times["cpu"] < best["cpu"]:
+                    best = _tick_figures(times, report)
+            out["steady"] = {**best, **rss_mb()}
             out["store"] = await store_parts(store, list(report.observed), clock)
             out["rows"] = await acting_rows(store, size=size, seed=seed, sample=sample)
             if profile:
@@ -144,11 +157,13 @@ async def acting_rows(store: Store, *, size: int, seed: int, sample: int) -> dic
     rng = random.Random(seed)
     campaigns = campaigns_from_body(fleet_body(size, rng))
     acting = plan(campaigns, RULES, fleet_history(campaigns, rng), NOW)
-    at = NOW + 10 * MINUTE  # later than every row written before, for the audit count
+    # Recorded as of later than every row written before, so its audit rows can be told
+    # apart (the decisions' reasons stay those of NOW: the rows are what is measured).
+    at = NOW + 10 * MINUTE
+    acting = dataclasses.replace(acting, at=at)
     tick = await store.start_tick(at=at, ruleset=RULES.hash, dry_run=True)
-    before = await audit_rows(store)
     plan_t, _ = await timed(lambda: store.record_plan(tick, acting))
-    plan_audit = await audit_rows(store) - before
+    plan_audit = await audit_rows(store, since=at, size=size)
     chosen = acting.decisions[:sample]
 
     async def dry_runs() -> None:
@@ -156,15 +171,15 @@ async def acting_rows(store: Store, *, size: int, seed: int, sample: int) -> dic
             await store.record_dry_run(tick, decision)
 
     dry_t, _ = await timed(dry_runs)
-    dry_audit = await audit_rows(store) - before - plan_audit
+    dry_audit = await audit_rows(store, since=at, size=size) - plan_audit
     return {"plan": plan_t, "decision_rows": len(acting.decisions) + len(acting.skipped),
             "plan_audit_rows": plan_audit, "dry_run": dry_t, "dry_run_decisions": len(chosen),
             "dry_run_rows": dry_audit}  # fmt: skip
 
 
-async def audit_rows(store: Store) -> int:
-    """How many audit rows there are (the public query, unfiltered, unbounded)."""
-    return len(await store.audit(limit=sys.maxsize))
+async def audit_rows(store: Store, *, since: datetime, size: int) -> int:
+    """How many audit rows there are from `since` on (a tick writes fewer than 4 a campaign)."""
+    return len(await store.audit(since=since, limit=4 * size + 10))
 
 
 async def profiled(daemon: Reconciler) -> str:
@@ -185,6 +200,7 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, required=True)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--dry-run-sample", type=int, default=200)
+    parser.add_argument("--steady-ticks", type=int, default=2, metavar="K")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     env = os.environ
@@ -195,7 +211,7 @@ def main() -> None:
     figures = asyncio.run(
         daemon_run(
             target, args.database, size=args.campaigns, seed=args.seed,
-            sample=args.dry_run_sample, profile=args.profile,
+            sample=args.dry_run_sample, profile=args.profile, steady_ticks=args.steady_ticks,
         )
     )  # fmt: skip
     print(json.dumps(figures))
