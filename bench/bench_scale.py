@@ -26,7 +26,8 @@ in-process figures are the best of `--repeat`, the steady tick the best of
 SQLite is a file in a temporary folder; PostgreSQL a fresh schema at
 LIFECYCLE_TEST_POSTGRES_URL (default: 127.0.0.1:5432, user postgres, database test),
 skipped with a message when none answers. `--quick` is `--sizes 1000,10000`.
-`--profile N` prints cProfile's top 15 (cumulative) of one more steady tick at N, on SQLite.
+`--profile N` prints cProfile's top 15 (cumulative, then own time) of one more steady tick
+at N, on SQLite.
 """
 
 from __future__ import annotations
