@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -67,6 +67,9 @@ log = logging.getLogger("lifecycle.cycle")
 # 429s in a row on one step before the tick leaves the rest to the next one. Each try
 # first waits out the Retry-After, so a server that keeps refusing costs minutes, not a loop.
 _RATE_LIMITED_TRIES = 3
+# An edge tick plans and records its first campaigns this many at a time, then twice as
+# many each time (`_run_edge`): the first PUT waits for few, a large edge costs few rounds.
+_EDGE_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -394,10 +397,17 @@ class Reconciler:
 
     async def _run_edge(self, tick: Tick, ruleset: Ruleset, edge: EdgePlan) -> TickReport:
         now, tally, read = tick.at, _Tally(), 0
-        for batch in self._edge_batches(edge):
+        listed = await self._edge_list(edge) if self._edge_by_list(edge) else None
+        ids = [d.campaign_id for d in edge.decisions]
+        # A few campaigns at a time, so the first PUT waits for the trail and the plan of
+        # its own few, not of every campaign of the edge; one by one when read one by one.
+        for chunk in _chunks(ids, 1 if listed is None else _EDGE_CHUNK, grow=listed is not None):
             if self.stop.is_set() or not await self._may_act():
                 break  # the rest waits for the full tick, which looks again
-            campaigns = await self._edge_reads(edge, batch)
+            if listed is None:
+                campaigns = await self._edge_get(chunk[0])
+            else:
+                campaigns = [listed[i] for i in chunk if i in listed]
             read += len(campaigns)
             history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
             again = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
@@ -418,33 +428,39 @@ class Reconciler:
         )
         return TickReport(at=now, campaigns=read, sent=tally.sent, failed=tally.failed, edge=True)
 
-    def _edge_batches(self, edge: EdgePlan) -> list[tuple[str, ...]]:
-        """How the edge's campaigns are read: all at once by a list filtered by status
-        when that takes fewer requests than one GET per campaign (and the server honours
-        the filter), else one by one, each read just before its steps."""
-        ids = tuple(d.campaign_id for d in edge.decisions)
+    def _edge_by_list(self, edge: EdgePlan) -> bool:
+        """Whether the edge's campaigns are read by one list filtered by status: when that
+        takes fewer requests than one GET per campaign (and the server honours the
+        filter). Else each is read by itself, just before its steps."""
         pages = max(1, -(-edge.filtered_rows() // PAGE_LIMIT))
-        if self._filter_ignored or len(ids) <= pages:
-            return [(campaign_id,) for campaign_id in ids]
-        return [ids]
+        return not self._filter_ignored and len(edge.decisions) > pages
 
-    async def _edge_reads(self, edge: EdgePlan, ids: tuple[str, ...]) -> list[Campaign]:
-        """The campaigns `ids` as Exotel has them now; one gone is left out."""
-        if len(ids) == 1:
-            try:
-                return [await self.client.get_campaign(ids[0])]
-            except NotFound:
-                log.info("%s is gone since the edge was planned", ids[0])
-                return []
-        listing = await self.client.list_campaigns(statuses=edge.statuses)
-        if any(c.status not in edge.statuses for c in listing):
+    async def _edge_get(self, campaign_id: str) -> list[Campaign]:
+        """The campaign as Exotel has it now; none when it is gone."""
+        try:
+            return [await self.client.get_campaign(campaign_id)]
+        except NotFound:
+            log.info("%s is gone since the edge was planned", campaign_id)
+            return []
+
+    async def _edge_list(self, edge: EdgePlan) -> dict[str, Campaign]:
+        """The edge's campaigns as Exotel has them now, by one list filtered by status; a
+        campaign not in it (gone, or in another status by now) is left to the full tick."""
+        statuses = edge.statuses
+        try:
+            listing = await self.client.list_campaigns(statuses=statuses)
+        except (ApiUnavailable, RateLimited):
+            raise
+        except ApiError:  # a server that refuses the filter: this edge fails, not the next
+            self._filter_ignored = True
+            raise
+        if any(c.status not in statuses for c in listing):
             self._filter_ignored = True
             log.warning(
                 "the campaign list ignores its status filter: edge ticks read each "
                 "campaign by itself from now on"
             )
-        wanted = set(ids)
-        return [c for c in listing if c.id in wanted]
+        return {c.id: c for c in listing if c.id in edge.observed}
 
     async def resolve_open_intents(
         self, now: datetime, *, trust_date_updated: bool = False
@@ -760,6 +776,15 @@ def _already_there(intent: OpenIntent, campaign: Campaign) -> str | None:
         f"(date_updated {updated.isoformat()}, before the intent was opened at "
         f"{intent.created_at.isoformat()}; date_updated trusted by the rules file)"
     )
+
+
+def _chunks(ids: Sequence[str], size: int, *, grow: bool) -> Iterator[Sequence[str]]:
+    """`ids` in order, `size` at a time, the size doubling after each when `grow`."""
+    start = 0
+    while start < len(ids):
+        yield ids[start : start + size]
+        start += size
+        size = size * 2 if grow else size
 
 
 def _describe(exc: BaseException) -> str:

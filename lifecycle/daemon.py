@@ -461,7 +461,9 @@ async def _runner(
             on_step=options.on_step,
             after_tick=notifier.on_tick,
             # A wake-up within the poll is planned in advance: the edge is acted on first.
-            edge_horizon=None if options.once else timedelta(seconds=settings.poll_seconds),
+            edge_horizon=None
+            if options.once
+            else timedelta(seconds=settings.poll_seconds * options.clock.speed),
         ),
         metrics=metrics,
         stop=stop,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle import cycle
 from lifecycle.client import ExotelClient, RateLimiter
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler, TickOptions
@@ -100,8 +101,10 @@ async def planned(sim: Simulator, reconciler: Reconciler, clock: FixedClock) -> 
 
 
 async def test_the_edge_reads_only_its_campaigns_acts_and_the_full_tick_finds_nothing_left(
-    sim: Simulator, client: ExotelClient, store: Store, sim_clock: FixedClock
-) -> None:
+    sim: Simulator, client: ExotelClient, store: Store, sim_clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(cycle, "_EDGE_CHUNK", 1)  # planned and recorded 1, then 2 at a time
     running = fleet(sim, running=3)
     reconciler = reconciler_for(client, store, sim_clock)
     await planned(sim, reconciler, sim_clock)

@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TypeVar
 
 from lifecycle.engine.planner import plan
-from lifecycle.model import Campaign, Decision, History, Plan, Status
+from lifecycle.model import Action, Campaign, Decision, History, Mode, Plan, Status
 from lifecycle.rules import Ruleset
 
 V = TypeVar("V")
@@ -40,10 +41,14 @@ class EdgePlan:
     observed: Mapping[str, Campaign]
     in_status: Mapping[Status, int]
 
-    @property
+    @cached_property
     def statuses(self) -> frozenset[Status]:
         """The statuses the edge's campaigns were last seen in."""
         return frozenset(d.status for d in self.decisions)
+
+    @cached_property
+    def _wanted(self) -> frozenset[tuple[str, str, tuple[Action, ...], Mode]]:
+        return frozenset((d.campaign_id, d.rule, d.steps, d.mode) for d in self.decisions)
 
     def filtered_rows(self) -> int:
         """How many rows a list filtered by `statuses` is expected to return."""
@@ -53,7 +58,7 @@ class EdgePlan:
         """The decisions of `again` (the edge's campaigns planned anew) that the edge plan
         made too: the same campaign, rule, steps and mode. Anything else (a manual change,
         a hold, a step in flight) is left to the full reconcile that follows."""
-        wanted = {(d.campaign_id, d.rule, d.steps, d.mode) for d in self.decisions}
+        wanted = self._wanted
         return tuple(
             d for d in again.decisions if (d.campaign_id, d.rule, d.steps, d.mode) in wanted
         )
