@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from lifecycle import cycle
 from lifecycle.client import ExotelClient, RateLimiter
@@ -26,6 +28,7 @@ from lifecycle.simulator import Simulator
 from lifecycle.simulator.config import RequestRecord
 from lifecycle.store import Store
 from tests.conftest import NOW
+from tests.fixtures.sim import serve
 from tests.test_cycle import leased
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
@@ -258,3 +261,37 @@ def test_the_edge_is_planned_from_the_statuses_and_trail_the_tick_left() -> None
     assert both.status_since == {"a": new, "b": old}
     assert both.open_intents == frozenset()
     assert both.first_seen_in_status == frozenset({"b"})
+
+
+async def test_a_server_that_ignores_the_status_filter_is_noticed_and_read_one_by_one_after(
+    sim: Simulator, store: Store, sim_clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @web.middleware
+    async def unfiltered(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request.clone(rel_url=request.rel_url.without_query_params("status")))
+
+    app = sim.app()
+    app.middlewares.insert(0, unfiltered)
+    running = fleet(sim, running=3, finished=5)
+    async with (
+        serve(app) as url,
+        ExotelClient(
+            base_url=url, account_sid=sim.config.account_sid, api_key=sim.config.api_key,
+            api_token=sim.config.api_token, limiter=RateLimiter(6000), timeout=2.0,
+        ) as client,
+    ):  # fmt: skip
+        reconciler = reconciler_for(client, store, sim_clock)
+        await planned(sim, reconciler, sim_clock)
+        edge = await reconciler.edge_tick()
+        # Every campaign came back, and only the edge's own were acted on, once each.
+        assert edge is not None and edge.sent == 3 and sorted(put_ids(sim)) == sorted(running)
+        assert "ignores its status filter" in caplog.text
+        # The next edge plan (the same edge planned anew, the campaigns running again) is
+        # read campaign by campaign: one GET each, no list.
+        for campaign in running:
+            sim.set_status(campaign, Status.IN_PROGRESS)
+        sim_clock.set(BEFORE)
+        await planned(sim, reconciler, sim_clock)
+        await reconciler.edge_tick()
+    gets = [r.path.rsplit("/", 1)[-1] for r in reads(sim)]
+    assert sorted(gets) == sorted(running)
