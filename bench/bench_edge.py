@@ -19,11 +19,11 @@ client's limiter is wide open too: the figures are our own latency, not Exotel's
 either path). Times are wall seconds from the edge instant to the arrival at the simulator
 of the first PUT of the edge, of its 30th (the end of Exotel's burst: after it the rate,
 not our CPU, paces the PUTs) and of its last (the 200 ms margin included), best of
-`--repeat` runs; the audit trail is a SQLite file. CPU is time.process_time of this
-process less the CPU of the simulator's handlers (their thread's time.thread_time), so
-ours, the database driver's thread included: `edge CPU` from the wake-up to the edge's
-last PUT answered (the full tick, or the edge tick), `pre-tick CPU` for the tick at 18:59,
-where the edge first path also plans the edge.
+`--repeat` runs of each, taken in turns; the audit trail is a SQLite file. CPU is
+time.process_time of this process less the CPU of the simulator's handlers (their
+thread's time.thread_time), so ours, the database driver's thread included: `edge CPU`
+from the wake-up to the edge's last PUT answered (the full tick, or the edge tick),
+`pre-tick CPU` for the tick at 18:59, where the edge first path also plans the edge.
 """
 
 from __future__ import annotations
@@ -212,8 +212,18 @@ async def measure(n: int, *, running: float = 0.1, edge_first: bool) -> EdgeFigu
     )  # fmt: skip
 
 
-async def best_of(repeat: int, n: int, running: float, *, edge_first: bool) -> EdgeFigures:
-    runs = [await measure(n, running=running, edge_first=edge_first) for _ in range(repeat)]
+async def side_by_side(repeat: int, n: int, running: float) -> tuple[EdgeFigures, EdgeFigures]:
+    """The best of `repeat` runs of each path, the runs taken in turns (full tick, edge
+    first, full tick, ...) so that a busy spell of the machine weighs on both alike."""
+    old: list[EdgeFigures] = []
+    new: list[EdgeFigures] = []
+    for _ in range(repeat):
+        old.append(await measure(n, running=running, edge_first=False))
+        new.append(await measure(n, running=running, edge_first=True))
+    return best(old), best(new)
+
+
+def best(runs: list[EdgeFigures]) -> EdgeFigures:
     return EdgeFigures(
         first_put=min(r.first_put for r in runs),
         burst_put=min(r.burst_put for r in runs),
@@ -234,8 +244,7 @@ async def bench(sizes: list[int], running: float, repeat: int) -> None:
         f"{'PUT #30 s':>9} {'last PUT s':>10} {'edge CPU s':>10} {'pre-tick CPU s':>14}"
     )
     for n in sizes:
-        old = await best_of(repeat, n, running, edge_first=False)
-        new = await best_of(repeat, n, running, edge_first=True)
+        old, new = await side_by_side(repeat, n, running)
         for path, f in (("full tick", old), ("edge first", new)):
             print(
                 f"{n:>9,} {f.puts:>9,}  {path:<12} {f.first_put:>11.3f} {f.burst_put:>9.3f} "

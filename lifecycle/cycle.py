@@ -211,17 +211,19 @@ class Reconciler:
         self.edge_plan = None  # a newer tick: it plans the next edge afresh, or not at all
         return await self._ticked(self._run)
 
-    async def _ticked(self, run: Callable[[Tick, Ruleset], Awaitable[TickReport]]) -> TickReport:
+    async def _ticked(
+        self, run: Callable[[Tick, Ruleset], Awaitable[TickReport]], *, edge: bool = False
+    ) -> TickReport:
         started = time.monotonic()
         now = self.clock.now()
         self.progress.begin(now)
         self._steps = []
         try:
-            report = await self._guarded(now, run)
+            report = replace(await self._guarded(now, run), edge=edge)
         finally:
             self.progress.end(self.clock.now())
         self._watch_database(report)
-        if not report.edge:  # the status page shows the last full reading, not a part of it
+        if not edge:  # the status page shows the last full reading, not a part of it
             self.last = report
         if self.options.after_tick:  # every row of the tick is committed by now
             self.options.after_tick(report, tuple(self._steps))
@@ -347,7 +349,7 @@ class Reconciler:
         to do this way: no edge plan, its instant not reached yet, or the rules or the
         dry-run mode it was planned under no longer in force (then the full tick decides).
 
-        Only the edge plan's campaigns are read again (`_edge_reads`), with their audit
+        Only the edge plan's campaigns are read again (`_edge_by_list`), with their audit
         trail; they are planned anew at now and the decisions the edge plan made too are
         carried out through the same audited steps as any tick's, under a tick row of
         their own. A manual change, a hold or a step in flight since the plan drops the
@@ -355,7 +357,9 @@ class Reconciler:
         edge, self.edge_plan = self.edge_plan, None  # used once
         if edge is None or not self._edge_stands(edge):
             return None
-        return await self._ticked(lambda tick, ruleset: self._run_edge(tick, ruleset, edge))
+        return await self._ticked(
+            lambda tick, ruleset: self._run_edge(tick, ruleset, edge), edge=True
+        )
 
     def _edge_stands(self, edge: EdgePlan) -> bool:
         now, horizon = self.clock.now(), self.options.edge_horizon
@@ -426,7 +430,7 @@ class Reconciler:
             tally.sent,
             tally.failed,
         )
-        return TickReport(at=now, campaigns=read, sent=tally.sent, failed=tally.failed, edge=True)
+        return TickReport(at=now, campaigns=read, sent=tally.sent, failed=tally.failed)
 
     def _edge_by_list(self, edge: EdgePlan) -> bool:
         """Whether the edge's campaigns are read by one list filtered by status: when that
