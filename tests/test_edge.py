@@ -8,7 +8,6 @@ what is running then.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,6 @@ from tests.fixtures.sim import serve
 from tests.test_cycle import leased
 
 RULES = load_rules(Path(__file__).parents[1] / "rules.yaml")
-IST = RULES.timezone
 # The last poll before the edge, and the edge: Friday 19:00 in Mumbai (conftest.NOW).
 EDGE = NOW
 BEFORE = EDGE - timedelta(seconds=40)
@@ -42,19 +40,6 @@ HORIZON = timedelta(seconds=60)  # as the daemon sets it: the poll interval
 @pytest.fixture
 def sim_clock() -> FixedClock:
     return FixedClock(BEFORE)
-
-
-@pytest.fixture
-async def client(sim: Simulator, sim_url: str) -> AsyncIterator[ExotelClient]:
-    async with ExotelClient(
-        base_url=sim_url,
-        account_sid=sim.config.account_sid,
-        api_key=sim.config.api_key,
-        api_token=sim.config.api_token,
-        limiter=RateLimiter(6000),
-        timeout=2.0,
-    ) as c:
-        yield c
 
 
 def reconciler_for(
@@ -211,6 +196,7 @@ async def test_a_standby_never_plans_nor_acts_at_the_edge(
     await first.tick()
     assert first.edge_plan is not None
     assert (await second.tick()).standby and second.edge_plan is None
+    assert await second.edge_tick() is None  # a standby has no edge plan to act on
     await lease_a.release()  # the leader steps down before the edge; the standby leads
     assert await lease_b.hold()
     sim.requests.clear()
