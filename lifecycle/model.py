@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 
 
 class Status(StrEnum):
@@ -131,15 +130,6 @@ def path_to(status: Status, action: Action) -> tuple[Action, ...] | None:
 _PATH_ORDER = (Action.PAUSE, Action.COMPLETE, Action.ARCHIVE)
 
 
-# One empty, read-only count map shared by every campaign and count that reported none: a
-# fleet of 100,000 campaigns without a `summary` holds one of these, not 100,000 dicts.
-NO_COUNTS: Mapping[str, int] = MappingProxyType({})
-
-
-def _no_counts() -> Mapping[str, int]:
-    return NO_COUNTS
-
-
 class CountMap(Mapping[str, int]):
     """A read-only count map in two parts: the key set, as a key → position table that
     every map of the same shape shares, and this map's own values, in that order.
@@ -177,6 +167,15 @@ class CountMap(Mapping[str, int]):
 
     def __repr__(self) -> str:
         return f"CountMap({dict(self)!r})"
+
+
+# One empty count map shared by every campaign and count that reported none: a fleet of
+# 100,000 campaigns without a `summary` holds one of these, not 100,000 dicts.
+NO_COUNTS: Mapping[str, int] = CountMap({}, ())
+
+
+def _no_counts() -> Mapping[str, int]:
+    return NO_COUNTS
 
 
 class CountSource(StrEnum):

@@ -33,7 +33,16 @@ from lifecycle.client.answer import (
     campaigns_from_body,
 )
 from lifecycle.errors import ApiAnswerInvalid
-from lifecycle.model import NO_COUNTS, CallCounts, Campaign, CountMap, CountSource, Status
+from lifecycle.model import (
+    _SPELLINGS_KEPT,
+    _STATUS_BY_SPELLING,
+    NO_COUNTS,
+    CallCounts,
+    Campaign,
+    CountMap,
+    CountSource,
+    Status,
+)
 
 
 def reference_campaign(
@@ -101,9 +110,10 @@ def test_campaigns_without_counts_share_one_empty_read_only_map() -> None:
     a, b = a_campaign(), a_campaign()
     assert a.stats is b.stats is NO_COUNTS
     assert CallCounts(CountSource.NONE).values is NO_COUNTS
-    assert a.stats == {} and not a.stats
+    assert a.stats == {} and not a.stats and len(a.stats) == 0
     with pytest.raises(TypeError):
         a.stats["completed"] = 1  # type: ignore[index]
+    assert campaign_from_api({"id": "c9"}).stats is NO_COUNTS
 
 
 def test_a_count_map_reads_like_the_dict_it_holds_and_cannot_change() -> None:
@@ -123,6 +133,15 @@ def test_a_count_map_reads_like_the_dict_it_holds_and_cannot_change() -> None:
     assert repr(counts) == "CountMap({'completed': 40, 'failed': 5, 'failed-dnd': 2})"
     stats = a_campaign(stats=counts)
     assert (stats.counter("failed-dnd"), stats.counts.failed, stats.failure_rate) == (2, 7, 7 / 47)
+
+
+def test_status_spellings_are_remembered_within_a_bound() -> None:
+    spellings = [f"Paused{'_' * (i % 3)}{i}" for i in range(400)] + ["IN_PROGRESS", "Cancelled"]
+    read = [Status.from_api(s) for s in spellings]
+    assert read[:400] == [Status.UNKNOWN] * 400
+    assert read[400:] == [Status.IN_PROGRESS, Status.CANCELED]
+    assert Status.from_api("in-progress") is Status.from_api("InProgress") is Status.IN_PROGRESS
+    assert len(_STATUS_BY_SPELLING) <= _SPELLINGS_KEPT
 
 
 def test_the_control_character_check_is_the_same_set_as_before() -> None:
