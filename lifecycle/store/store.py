@@ -157,13 +157,18 @@ class Store:
         campaigns: Sequence[Campaign],
         *,
         at: datetime,
+        campaign_ids: Collection[str] | None = None,
         lookback: timedelta = timedelta(days=30),
     ) -> History:
-        """`observe` a listing and read the `history` of its campaigns, in one transaction
-        that reads the newest status rows once: what a tick does."""
+        """`observe` a listing and read the `history` of `campaign_ids` (default: the
+        listed campaigns), in one transaction that reads the newest status rows once: what
+        a tick does. A campaign the list left out (a settled one carried between full
+        lists) was last seen at the list before."""
         async with self._transaction() as conn:
             latest = await observations.observe(conn, self.account, campaigns, at=at)
-            ids = {c.id for c in campaigns}
+            ids = {c.id for c in campaigns} if campaign_ids is None else campaign_ids
+            if not campaigns:  # nothing observed: no newest rows were read
+                return await self._history(conn, at=at, ids=ids, lookback=lookback)
             return await self._history(conn, at=at, ids=ids, lookback=lookback, latest=latest)
 
     async def history(
