@@ -2,8 +2,9 @@
 
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
-process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
+process may act at all (asked through `TickOptions.may_act` before the tick and
+`TickOptions.may_go` before each step, and checked by the database in the INSERT of each
+intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
@@ -54,6 +55,7 @@ from lifecycle.records import IntentState
 from lifecycle.rules import Ruleset
 from lifecycle.settings import SEND_WINDOW
 from lifecycle.store import (
+    CampaignHeld,
     IntentConflict,
     IntentNotOpen,
     LeaseFence,
@@ -115,9 +117,12 @@ class TickOptions:
     """How a Reconciler behaves; the daemon builds one from Settings."""
 
     dry_run: bool = False
-    # Asked before the tick and again before each step: may this process act? (The
-    # daemon's leader lease, `Lease.hold`.) None: always, a single process.
+    # Asked before the tick: may this process act? (The daemon's leader lease,
+    # `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
+    # Asked before each step; None: `may_act` again. The daemon's renews the lease only
+    # when it nears expiry (`Lease.keep`): the fence below is the guarantee.
+    may_go: Callable[[], Awaitable[bool]] | None = None
     # When `may_act` says no: who leads instead, as the lease last answered (`Lease.leader`).
     leader: Callable[[], str | None] | None = None
     # Checked by the database in the INSERT of every intent: the lease is ours for
@@ -168,6 +173,7 @@ class _Work:
     plan: Plan
     ruleset: Ruleset
     campaigns: Mapping[str, Campaign]
+    history: History = field(default_factory=History)  # what the plan was made from
 
 
 @dataclass
@@ -311,8 +317,9 @@ class Reconciler:
         if campaigns.unreadable:  # the client logged each row it set aside
             self.metrics.set_aside.labels(reason="unreadable").inc(campaigns.unreadable)
         self.metrics.observe_campaigns(campaigns)
-        await self.store.observe(polled.fresh, at=now)  # carried campaigns were not seen now
-        history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
+        # Carried campaigns were not seen now: only what was read goes to the status history.
+        ids = [c.id for c in campaigns]
+        history = await self.store.poll(polled.fresh, at=now, campaign_ids=ids)
         plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
         self._set_aside(plan)
         await self.store.record_plan(tick, plan)
@@ -321,7 +328,7 @@ class Reconciler:
             if self.options.on_skip:
                 self.options.on_skip(skip)
         campaigns_by_id = {c.id: c for c in campaigns}
-        sent, failed = await self._execute(_Work(tick, plan, ruleset, campaigns_by_id))
+        sent, failed = await self._execute(_Work(tick, plan, ruleset, campaigns_by_id, history))
         self.edge_plan = await self._plan_edge(ruleset, campaigns, history, plan)
         log.info(
             "tick done: %d campaigns, %d decisions, %d skipped, %d steps sent, %d failed; "
@@ -431,7 +438,7 @@ class Reconciler:
             plan = replace(again, decisions=edge.still_wanted(again), next_wakeup=None)
             self._set_aside(plan)
             await self.store.record_plan(tick, plan)
-            work = _Work(tick, plan, ruleset, {c.id: c for c in campaigns})
+            work = _Work(tick, plan, ruleset, {c.id: c for c in campaigns}, history)
             sent, failed = await self._execute(work)
             tally.sent, tally.failed = tally.sent + sent, tally.failed + failed
         log.info(
@@ -615,7 +622,12 @@ class Reconciler:
                 if not await self._may_go(work, decision, first=first):
                     return None
                 try:
-                    outcome = await self._send(work.tick, decision, step, slot)
+                    outcome = await self._send(work.tick, decision, step, slot, first=first)
+                except CampaignHeld:
+                    at = format_instant(self.clock.now(), work.ruleset.timezone)
+                    log.info("%s: held since the plan; %s not sent at %s",
+                             decision.campaign_id, decision.rule, at)  # fmt: skip
+                    return None
                 except RateLimited as exc:
                     tally.failed += 1
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
@@ -632,20 +644,28 @@ class Reconciler:
         if self.stop.is_set():
             raise _Halt("stopping")
         # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
-        # standby could start acting beside it: renew before each step, stop if lost.
-        if not await self._may_act():
+        # standby could start acting beside it: renew when due before each step, stop if
+        # lost. (The fence in the intent's INSERT refuses a lease lost meanwhile.)
+        may_go = self.options.may_go or self.options.may_act
+        if may_go is not None and not await may_go():
             raise _Halt("lost the lease mid-tick")
-        return not first or await self._still_wanted(work, decision)
+        return not first or self._still_wanted(work, decision)
 
-    async def _still_wanted(self, work: _Work, decision: Decision) -> bool:
-        """After time has passed since the plan (waits for the rate), plan this campaign
-        again, from the same observation and the audit trail as it is now: a window edge,
-        a hold or a manual change since then drops the decision until the next poll."""
+    def _still_wanted(self, work: _Work, decision: Decision) -> bool:
+        """After time has passed since the plan (waits for the rate), is the decision still
+        what the rules say? Only time can have changed the answer here: the observation is
+        the same, this process's own steps touch other campaigns, a step in flight elsewhere
+        is refused by the INSERT (one unresolved intent per campaign), and so is a hold
+        placed since the plan (the first step's INSERT checks for one). So nothing is read:
+        before the plan's `next_wakeup` the answer cannot have changed, and after it this
+        campaign is planned again from the plan's history at the new time (a window edge
+        drops the decision until the next poll)."""
         now = self.clock.now()
         campaign = work.campaigns.get(decision.campaign_id)
-        if now == work.plan.at or campaign is None:
+        wakeup = work.plan.next_wakeup
+        if now == work.plan.at or campaign is None or wakeup is None or now < wakeup:
             return True
-        history = await self.store.history(at=now, campaign_ids=[campaign.id])
+        history = work.history
         again = engine.plan([campaign], work.ruleset, history, now, dry_run=self.options.dry_run)
         wanted = (decision.rule, decision.steps, decision.mode)
         if any((d.rule, d.steps, d.mode) == wanted for d in again.decisions):
@@ -654,7 +674,9 @@ class Reconciler:
         log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, at)
         return False
 
-    async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:
+    async def _send(
+        self, tick: Tick, decision: Decision, step: Action, slot: Slot, *, first: bool
+    ) -> Outcome:
         # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
         # between them: the rate slot was taken before. The INSERT itself checks the lease
         # (the fence), and the PUT leaves within SEND_WINDOW of that check or not at all:
@@ -663,7 +685,12 @@ class Reconciler:
         checked = time.monotonic()
         try:
             intent_id = await self.store.open_intent(
-                tick, decision=decision, step=step, at=self.clock.now(), fence=self.options.fence
+                tick,
+                decision=decision,
+                step=step,
+                at=self.clock.now(),
+                fence=self.options.fence,
+                unless_held=first,
             )
         except LeaseLost as exc:
             raise _Halt(f"lost the lease: {exc}") from None
@@ -753,7 +780,7 @@ class Reconciler:
         except ApiError as exc:
             log.warning("cannot re-read %s after a rejected action: %s", campaign_id, exc)
             return
-        await self.store.observe([campaign], at=self.clock.now())
+        await self.store.observe([campaign], at=self.clock.now(), listing=False)
 
     def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
         """Tell the log (and the console, when one listens) what happened to a step."""

@@ -4,7 +4,7 @@ Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `
 is the scheduler's job that runs one account's ticks: after each tick it sets its own next
 run to the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or
 a rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
-leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+leader lease (`lease.Lease`) is taken before each tick and renewed before a step when due.
 
 Many accounts (LIFECYCLE_ACCOUNTS): one `AccountRunner` per account, each with its own
 client and rate limiter, rules in force, lease, reconciler and tick job (id `tick:SID`).
@@ -455,7 +455,8 @@ async def _runner(
         clock=options.clock,
         options=TickOptions(
             dry_run=options.dry_run or settings.dry_run,
-            may_act=_may_act(share, lease, account.sid),
+            may_act=_may_act(share, lease, account.sid, lease.hold),
+            may_go=_may_act(share, lease, account.sid, lease.keep),
             leader=lease.leader,
             fence=lease.fence,
             grace=settings.unknown_grace,
@@ -485,17 +486,20 @@ def _poller(client: ExotelClient, settings: Settings) -> Poller:
     return Poller(client, period=settings.settled_poll)
 
 
-def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
-    """Asked before each tick and each step: the lease, if the account is this daemon's
-    share. An account that moved to another daemon is released here, so after the step in
-    flight and before the next one; the new owner takes it once released."""
+def _may_act(
+    share: Share | None, lease: Lease, sid: str, ask: Callable[[], Awaitable[bool]]
+) -> Callable[[], Awaitable[bool]]:
+    """Asked before each tick (`ask` = `lease.hold`) and each step (`lease.keep`): the
+    lease, if the account is this daemon's share. An account that moved to another daemon
+    is released here, so after the step in flight and before the next one; the new owner
+    takes it once released."""
     if share is None:
-        return lease.hold
+        return ask
 
     async def may_act() -> bool:
         if share.owns(sid):
             lease.elsewhere = None
-            return await lease.hold()
+            return await ask()
         await _hand_over(share, lease, sid)
         return False
 

@@ -32,8 +32,9 @@ SEND_WINDOW = timedelta(seconds=2)
 # commit and for clocks: the database's and the host's monotonic clock run at one rate, not
 # at one reading, and neither is compared with the other.
 BOUND_SLACK = timedelta(seconds=1)
-# A lease must outlast the bound by this much: it is renewed before each step, and the
-# fenced INSERT of that step (a few queries later) must still find bound + this left.
+# A lease must outlast the bound by this much: before a step it is renewed when little more
+# than this is left (Lease.renew_margin), and the fenced INSERT of that step (a statement
+# later) must still find bound + this left.
 LEASE_HEADROOM = timedelta(seconds=5)
 # LIFECYCLE_SETTLED_POLL: "off", "on" (this period) or a duration such as "24h", "90m", "1d".
 SETTLED_POLL_DEFAULT = timedelta(hours=24)
