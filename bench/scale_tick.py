@@ -13,7 +13,7 @@ thread too, not PostgreSQL's server) and wall seconds:
 - first: the first tick (every campaign seen for the first time), then RSS;
 - steady: the ticks a minute apart after it, nothing to do (list, parse, observe, history,
   plan, record), the best of K (`--steady-ticks`, default 2), then RSS: current
-  (/proc/self/statm) and peak (ru_maxrss);
+  (/proc/self/statm) and peak (VmHWM in /proc/self/status);
 - store: the store's part of a steady tick, call by call (observe, history, record_plan),
   and the engine's plan between them, on the campaigns that tick read;
 - rows: decision and audit rows/s for bench_plan's acting plan (thousands of decisions and
@@ -73,8 +73,18 @@ def rss_mb() -> dict[str, float]:
     """This process's resident set now and at its peak, in MB."""
     with open("/proc/self/statm") as statm:
         resident = int(statm.read().split()[1]) * _PAGE
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux
-    return {"rss_mb": resident / 2**20, "peak_mb": peak_kb / 1024}
+    return {"rss_mb": resident / 2**20, "peak_mb": peak_kb() / 1024}
+
+
+def peak_kb() -> int:
+    """This process's peak resident set in KB: VmHWM, the high-water mark of its own memory
+    map. Not ru_maxrss: Linux keeps that across execve, so a process started by a parent
+    that had planned 100,000 campaigns would report the parent's peak as its own."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # not Linux: the best there is
 
 
 async def timed(work: Callable[[], Awaitable[T]]) -> tuple[dict[str, float], T]:
