@@ -21,7 +21,7 @@ in-process figures are the best of `--repeat`, the steady tick the best of
   parsed, observe, history, plan, record), RSS after each (current and peak), the store's
   calls of a steady tick one by one, and decision/audit rows per second (wall time, the
   database's own time included) for bench_plan's acting plan: `record_plan`, and
-  `record_dry_run` for the first K decisions.
+  `record_dry_runs` for all its decisions (the first K with --dry-run-sample K).
 
 SQLite is a file in a temporary folder; PostgreSQL a fresh schema at
 LIFECYCLE_TEST_POSTGRES_URL (default: 127.0.0.1:5432, user postgres, database test),
@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--dry-run-sample", type=int, default=200, metavar="K")
+    parser.add_argument("--dry-run-sample", type=int, default=0, metavar="K")
     parser.add_argument("--repeat", type=int, default=3, help="in-process measures: best of")
     parser.add_argument("--steady-ticks", type=int, default=2, help="steady ticks: best of")
     args = parser.parse_args()

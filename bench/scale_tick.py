@@ -17,8 +17,8 @@ thread too, not PostgreSQL's server) and wall seconds:
 - store: the store's part of a steady tick, call by call (observe, history, record_plan),
   and the engine's plan between them, on the campaigns that tick read;
 - rows: decision and audit rows/s for bench_plan's acting plan (thousands of decisions and
-  skips): `record_plan`, then `record_dry_run` for the first K decisions (each its own
-  transaction, as a dry-run tick writes them);
+  skips): `record_plan`, then `record_dry_runs` for its decisions (the first K with
+  --dry-run-sample; one transaction, as a dry-run tick writes them);
 - profile (with --profile): cProfile's top 15 functions of one more steady tick, by
   cumulative time (waits for the simulator included) and by own time.
 """
@@ -174,11 +174,10 @@ async def acting_rows(store: Store, *, size: int, seed: int, sample: int) -> dic
     tick = await store.start_tick(at=at, ruleset=RULES.hash, dry_run=True)
     plan_t, _ = await timed(lambda: store.record_plan(tick, acting))
     plan_audit = await audit_rows(store, since=at, size=size)
-    chosen = acting.decisions[:sample]
+    chosen = acting.decisions[:sample] if sample > 0 else acting.decisions
 
-    async def dry_runs() -> None:
-        for decision in chosen:
-            await store.record_dry_run(tick, decision)
+    async def dry_runs() -> None:  # as the Reconciler records a dry-run tick's decisions
+        await store.record_dry_runs(tick, chosen)
 
     dry_t, _ = await timed(dry_runs)
     dry_audit = await audit_rows(store, since=at, size=size) - plan_audit

@@ -582,8 +582,13 @@ class Reconciler:
             log.info("intent %s was closed by its own process meanwhile", intent.id)
 
     async def _execute(self, work: _Work) -> tuple[int, int]:
+        """Record the dry runs in one transaction, then send the enforced steps in order."""
         tally = _Tally()
-        decisions = work.plan.decisions
+        dry_runs = [d for d in work.plan.decisions if d.mode == Mode.DRY_RUN]
+        for decision in await self.store.record_dry_runs(work.tick, dry_runs):
+            for step in decision.steps:
+                self._emit(decision, step, Outcome.DRY_RUN)
+        decisions = [d for d in work.plan.decisions if d.mode != Mode.DRY_RUN]
         for done, decision in enumerate(decisions):
             try:
                 await self._carry_out(work, decision, tally)
@@ -599,11 +604,6 @@ class Reconciler:
 
     async def _carry_out(self, work: _Work, decision: Decision, tally: _Tally) -> None:
         """Send the decision's steps in order; stop at the first one that does not succeed."""
-        if decision.mode == Mode.DRY_RUN:
-            if await self.store.record_dry_run(work.tick, decision):
-                for step in decision.steps:
-                    self._emit(decision, step, Outcome.DRY_RUN)
-            return
         for index, step in enumerate(decision.steps):
             if await self._step(work, decision, step, tally, first=index == 0) != Outcome.SUCCEEDED:
                 return

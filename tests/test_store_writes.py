@@ -265,3 +265,25 @@ async def test_0005_keeps_the_times_of_rows_written_before_it(db_url: str) -> No
         ("c1", "2026-11-27 14:00"),
         ("c2", "2026-11-27 13:45"),
     ]
+
+
+async def test_a_dry_run_tick_is_one_transaction_whatever_its_decisions(
+    store: Store, now: datetime
+) -> None:
+    """Dry-run rows go in one multi-row INSERT, and a later tick leaves out the decisions
+    already recorded (one row per episode), still in one transaction."""
+    decisions = [replace(decision(f"c{i:05}"), mode=Mode.DRY_RUN) for i in range(30)]
+    first = await store.start_tick(at=now, ruleset="r", dry_run=True)
+    with counting(store) as seen:
+        written = await store.record_dry_runs(first, decisions[:20])
+    assert written == decisions[:20]
+    assert seen.transactions == 1 and len(seen.writing("audit")) == 1
+    later = await store.start_tick(at=now + timedelta(minutes=1), ruleset="r", dry_run=True)
+    with counting(store) as seen:
+        written = await store.record_dry_runs(later, decisions)
+    assert written == decisions[20:]  # the first 20 are in their episode already
+    assert seen.transactions == 1 and len(seen.writing("audit")) == 1
+    rows = await store.audit(since=now, limit=100)
+    assert sorted(r.campaign_id for r in rows if r.outcome == Outcome.DRY_RUN) == sorted(
+        d.campaign_id for d in decisions
+    )

@@ -340,30 +340,41 @@ class Store:
                 await _record_effect(conn, self.account, row, at=at)
 
     async def record_dry_run(self, tick: Tick, decision: Decision) -> bool:
+        """`record_dry_runs` for one decision: whether its rows were written."""
+        return bool(await self.record_dry_runs(tick, [decision]))
+
+    async def record_dry_runs(self, tick: Tick, decisions: Sequence[Decision]) -> list[Decision]:
         """Audit rows with outcome dry-run, one per step, at the tick's time: what would
-        have been sent. No intent.
+        have been sent. No intent. One transaction, one multi-row INSERT, for the lot.
 
         A dry-run rule matches on every tick, so the rows are written once per episode: not
         again while the newest row for that campaign and rule is a dry run of the same
-        action. Returns whether rows were written."""
+        action. Returns the decisions whose rows were written, in their order."""
+        if not decisions:
+            return []
         async with self._transaction() as conn:
-            newest = await trail.newest_per_rule(conn, self.account, [decision.campaign_id])
-            last = newest.get((decision.campaign_id, decision.rule))
-            if last is not None and last[:2] == (Outcome.DRY_RUN.value, decision.action.value):
-                return False
-            rows = [
-                trail.for_decision(
-                    decision,
-                    step=step,
-                    outcome=Outcome.DRY_RUN,
-                    at=tick.at,
-                    tick_id=tick.id,
-                    ruleset=tick.ruleset,
+            ids = list(dict.fromkeys(d.campaign_id for d in decisions))
+            newest = await trail.newest_per_rule(conn, self.account, ids)
+            written: list[Decision] = []
+            rows: list[dict[str, Any]] = []
+            for decision in decisions:
+                last = newest.get((decision.campaign_id, decision.rule))
+                if last is not None and last[:2] == (Outcome.DRY_RUN.value, decision.action.value):
+                    continue
+                written.append(decision)
+                rows.extend(
+                    trail.for_decision(
+                        decision,
+                        step=step,
+                        outcome=Outcome.DRY_RUN,
+                        at=tick.at,
+                        tick_id=tick.id,
+                        ruleset=tick.ruleset,
+                    )
+                    for step in decision.steps
                 )
-                for step in decision.steps
-            ]
             await trail.append(conn, self.account, rows)
-            return True
+        return written
 
     # queries
 
