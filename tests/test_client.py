@@ -959,3 +959,23 @@ def test_a_base_url_with_credentials_is_refused_without_echoing_them() -> None:
             api_token=TOKEN,
         )
     assert KEY not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+async def test_a_campaign_read_unchanged_is_the_object_read_last_time(
+    now: datetime, time: VirtualTime
+) -> None:
+    """A tick never holds two copies of the fleet: the status page keeps the last one."""
+    sim = make_sim(now)
+    ids = [
+        sim.add_campaign(name=f"c{i}", status=Status.PAUSED, send_at=now - timedelta(hours=1))
+        for i in range(4)
+    ]
+    async with client_for(sim, time) as client:
+        first = {c.id: c for c in await client.list_campaigns()}
+        sim.set_status(ids[0], Status.COMPLETED)
+        second = {c.id: c for c in await client.list_campaigns()}
+        sim.set_status(ids[1], Status.ARCHIVED)
+        filtered = {c.id: c for c in await client.list_campaigns(statuses=[Status.PAUSED])}
+    assert second[ids[0]] is not first[ids[0]] and second[ids[0]].status == Status.COMPLETED
+    assert all(second[i] is first[i] for i in ids[1:])  # equal, and the very same object
+    assert set(filtered) == {ids[2], ids[3]} and filtered[ids[2]] is first[ids[2]]

@@ -127,6 +127,10 @@ class ExotelClient:
         self._observer = observer
         self._session = session
         self._owns_session = session is None
+        # The campaigns of the last full list (and of filtered lists since), by id: a list
+        # hands back the same object for a campaign read unchanged, so a tick never holds
+        # two copies of the fleet (the last tick's, for the status page, and its own).
+        self._known: dict[str, Campaign] = {}
 
     @classmethod
     def from_settings(
@@ -215,12 +219,19 @@ class ExotelClient:
                 repeated = True
                 break
             unreadable += len(answer.items) - len(page)
-            found.update((c.id, c) for c in page)
+            known = self._known
+            for campaign in page:  # an unchanged campaign is the object read last time
+                before = known.get(campaign.id)
+                found[campaign.id] = before if before == campaign else campaign
             total = answer.total
             offset = _next_offset(offset, answer)
             previous = key
         cut = pages if offset is not None and not repeated else None
         listing = Listing(tuple(found.values()), total, repeated, unreadable, cut)
+        if statuses is None and listing.complete:
+            self._known = found  # a campaign no longer listed is forgotten
+        else:
+            self._known.update(found)
         if not listing.complete:
             log.error("incomplete campaign list for %s: %s", self._account, listing.shortfall)
         return listing
