@@ -39,7 +39,7 @@ test: lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 # The wall-clock tests under faketime at awkward instants (.ci/any-hour says which).
-# Separate from `test`: it takes about three minutes. Needs `apt-get install faketime`.
+# Separate from `test`: the three instants run side by side. Needs `apt-get install faketime`.
 test-any-hour: $(TEST_STAMP)
 	PYTHON=$(BIN)/python .ci/any-hour
 
