@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-any-hour lint bench bench-check soak soak-fleet clean
+.PHONY: demo test test-any-hour lint bench bench-check bench-scale soak soak-fleet clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(STAMP)
 # What `lifecycle check` costs at 120 to 1,000 rules, in-process and as the CLI.
 bench-check: $(STAMP)
 	$(BIN)/python bench/bench_check.py
+
+# Issue 11's figures at 1k/10k/100k campaigns side by side, with verdicts (README,
+# Benchmarks; a few minutes). BENCH_SCALE_ARGS=--quick for 1k/10k only.
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
 # Two daemons on PostgreSQL behind a fault proxy, frozen and killed at random (README,
 # Soak). Minutes of real time; not part of `test`. Exit 1 when a target figure is not 0.

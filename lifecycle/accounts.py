@@ -8,6 +8,7 @@ accounts:
     token_file: /run/credentials/acme-north.token
     rules: rules-north.yaml                 # relative to this file
     rate_per_minute: 30
+    settled_poll: 24h                       # overrides LIFECYCLE_SETTLED_POLL (or: off)
   - sid: acme-south
     key: env:ACME_SOUTH_KEY                 # or an environment variable, by name
     token: env:ACME_SOUTH_TOKEN
@@ -40,7 +41,7 @@ from lifecycle.rules.holiday import HolidaySpec
 from lifecycle.rules.problems import from_validation, problem_at
 from lifecycle.rules.schema import invalid
 from lifecycle.rules.zone import parse_zone
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, parse_settled_poll
 
 MAX_ACCOUNTS_BYTES = 1024 * 1024
 _SID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,79}")
@@ -73,6 +74,8 @@ class AccountSpec(BaseModel):
     timezone: str | None = None
     holidays: HolidaySpec | None = None
     rate_per_minute: float | None = Field(default=None, gt=0)
+    # LIFECYCLE_SETTLED_POLL for this account: on one account first, while it is tried.
+    settled_poll: str | bool | None = None
 
     _references = field_validator("key", "token", mode="before")(_reference)
 
@@ -81,6 +84,15 @@ class AccountSpec(BaseModel):
     def _plain_sid(cls, value: object) -> object:
         if not isinstance(value, str) or not _SID.fullmatch(value):
             raise invalid("must be an account SID: letters, digits and dashes")
+        return value
+
+    @field_validator("settled_poll", mode="before")
+    @classmethod
+    def _settled_period(cls, value: object) -> object:
+        try:
+            parse_settled_poll(value)
+        except ValueError as error:
+            raise invalid(str(error)) from None
         return value
 
     @field_validator("timezone", mode="before")
@@ -195,6 +207,14 @@ def _account(settings: Settings, spec: AccountSpec, folder: Path) -> Account:
         update["rules"] = folder / spec.rules
     if spec.rate_per_minute is not None:
         update["api_rate_per_minute"] = spec.rate_per_minute
+    if spec.settled_poll is not None:
+        period = parse_settled_poll(spec.settled_poll)
+        if period is not None and period.total_seconds() < settings.poll_seconds:
+            raise ConfigError(
+                f"account {spec.sid}: settled_poll ({spec.settled_poll}) must be at least "
+                f"LIFECYCLE_POLL_SECONDS ({settings.poll_seconds:g}s)"
+            )
+        update["settled_poll"] = period
     zone = ZoneInfo(spec.timezone) if spec.timezone else None
     return Account(settings.model_copy(update=update), Overrides(zone, spec.holidays))
 

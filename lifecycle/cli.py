@@ -616,9 +616,23 @@ def status(rules_path: Path | None, account_sid: str | None, as_json: bool) -> N
     show_default=True,
     help="The account SID it serves (one per simulator: several make an accounts file's).",
 )
+@click.option(
+    "--status-filter",
+    type=click.Choice(["comma", "ignore", "single", "reject"]),
+    default="comma",
+    show_default=True,
+    help="How list reads status=A,B: as a set, not at all, as one status name, or 400.",
+)
+@click.option(
+    "--deleted",
+    type=click.Choice(["listed", "gone"]),
+    default="listed",
+    show_default=True,
+    help="A deleted campaign: still listed (status Deleted), or gone (GET answers 404).",
+)
 def simulator(
     host: str, port: int, count: int, seed: int, status_style: str, end_at: str, rate: int,
-    counts: str, account_sid: str,
+    counts: str, account_sid: str, status_filter: str, deleted: str,
 ) -> None:  # fmt: skip
     """Serve the Exotel Campaigns API simulator."""
     import asyncio
@@ -632,6 +646,8 @@ def simulator(
         end_at_behaviour=end_at,  # type: ignore[arg-type]
         rate_per_minute=rate or None,
         counts=counts,  # type: ignore[arg-type]
+        status_filter=status_filter,  # type: ignore[arg-type]
+        deleted=deleted,  # type: ignore[arg-type]
     )
     sim = Simulator(config, seed=seed)
     sim.seed_campaigns(count)

@@ -2,8 +2,9 @@
 
 Names: a *tick* is one pass of the reconcile loop, `Reconciler.tick()`; this module is
 what a tick does, `daemon.TickJob` is when ticks run, and `lease.Lease` is whether this
-process may act at all (asked through `TickOptions.may_act`, before the tick and before
-each step, and checked by the database in the INSERT of each intent, `TickOptions.fence`).
+process may act at all (asked through `TickOptions.may_act` before the tick and
+`TickOptions.may_go` before each step, and checked by the database in the INSERT of each
+intent, `TickOptions.fence`).
 
 Every tick is level-triggered: it decides from what it observes now and from the audit
 trail, never from process memory, so a restart, a missed tick or a duplicate tick is
@@ -16,19 +17,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from lifecycle import engine
-from lifecycle.client import ExotelClient, Slot
+from lifecycle.client import PAGE_LIMIT, ExotelClient, Slot
+from lifecycle.client.poll import Poll, Poller
 from lifecycle.clock import Clock, wall_now
+from lifecycle.engine.edge import EdgePlan, merged, moved, plan_edge
 from lifecycle.errors import (
     ActionRejected,
     ApiError,
     ApiUnavailable,
     Interrupted,
     LifecycleError,
+    NotFound,
     NotSent,
     OutcomeUnknown,
     RateLimited,
@@ -36,11 +40,22 @@ from lifecycle.errors import (
 )
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
-from lifecycle.model import TRANSITIONS, Action, Campaign, Decision, Mode, Outcome, Plan, Skip
+from lifecycle.model import (
+    TRANSITIONS,
+    Action,
+    Campaign,
+    Decision,
+    History,
+    Mode,
+    Outcome,
+    Plan,
+    Skip,
+)
 from lifecycle.records import IntentState
 from lifecycle.rules import Ruleset
 from lifecycle.settings import SEND_WINDOW
 from lifecycle.store import (
+    CampaignHeld,
     IntentConflict,
     IntentNotOpen,
     LeaseFence,
@@ -55,6 +70,9 @@ log = logging.getLogger("lifecycle.cycle")
 # 429s in a row on one step before the tick leaves the rest to the next one. Each try
 # first waits out the Retry-After, so a server that keeps refusing costs minutes, not a loop.
 _RATE_LIMITED_TRIES = 3
+# An edge tick plans and records its first campaigns this many at a time, then twice as
+# many each time (`_run_edge`): the first PUT waits for few, a large edge costs few rounds.
+_EDGE_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,7 @@ class TickReport:
     # The tick failed because Exotel did not answer (timeouts, 5xx, 429s past the retries).
     api_unreachable: bool = False
     tick_id: int | None = None  # the tick's row, when one was written
+    edge: bool = False  # an edge tick: only the campaigns the edge plan named (`edge_tick`)
 
     @property
     def ok(self) -> bool:
@@ -98,9 +117,12 @@ class TickOptions:
     """How a Reconciler behaves; the daemon builds one from Settings."""
 
     dry_run: bool = False
-    # Asked before the tick and again before each step: may this process act? (The
-    # daemon's leader lease, `Lease.hold`.) None: always, a single process.
+    # Asked before the tick: may this process act? (The daemon's leader lease,
+    # `Lease.hold`.) None: always, a single process.
     may_act: Callable[[], Awaitable[bool]] | None = None
+    # Asked before each step; None: `may_act` again. The daemon's renews the lease only
+    # when it nears expiry (`Lease.keep`): the fence below is the guarantee.
+    may_go: Callable[[], Awaitable[bool]] | None = None
     # When `may_act` says no: who leads instead, as the lease last answered (`Lease.leader`).
     leader: Callable[[], str | None] | None = None
     # Checked by the database in the INSERT of every intent: the lease is ours for
@@ -117,6 +139,10 @@ class TickOptions:
     # Called once per tick after its rows are written (the notifier): the report and every
     # step outcome of the tick. Must return at once; it must not wait on anything.
     after_tick: Callable[[TickReport, tuple[StepEvent, ...]], None] | None = None
+    # When a tick's next wake-up comes within this long, plan it in advance (`edge_plan`)
+    # so that `edge_tick` acts at it before the full reconcile. None: never (a full tick
+    # at the wake-up, as `run --once` and a bare Reconciler do). The daemon: the poll.
+    edge_horizon: timedelta | None = None
 
 
 @dataclass
@@ -147,6 +173,7 @@ class _Work:
     plan: Plan
     ruleset: Ruleset
     campaigns: Mapping[str, Campaign]
+    history: History = field(default_factory=History)  # what the plan was made from
 
 
 @dataclass
@@ -180,19 +207,34 @@ class Reconciler:
     _undecided: set[int] = field(default_factory=set)
     # The step outcomes of the tick in progress, for `options.after_tick`.
     _steps: list[StepEvent] = field(default_factory=list)
+    # What each tick lists (README, Configure: LIFECYCLE_SETTLED_POLL). None: every
+    # campaign, every tick.
+    poller: Poller | None = None
+    # What the next wake-up will do, planned by the last full tick (`options.edge_horizon`).
+    edge_plan: EdgePlan | None = None
+    # A list filtered by status answered with other statuses: the server ignores the
+    # filter, so edge ticks read campaign by campaign from then on.
+    _filter_ignored: bool = False
 
     async def tick(self) -> TickReport:
         """Run one tick. Never raises (but for cancellation): failures land in the report."""
+        self.edge_plan = None  # a newer tick: it plans the next edge afresh, or not at all
+        return await self._ticked(self._run)
+
+    async def _ticked(
+        self, run: Callable[[Tick, Ruleset], Awaitable[TickReport]], *, edge: bool = False
+    ) -> TickReport:
         started = time.monotonic()
         now = self.clock.now()
         self.progress.begin(now)
         self._steps = []
         try:
-            report = await self._guarded(now)
+            report = replace(await self._guarded(now, run), edge=edge)
         finally:
             self.progress.end(self.clock.now())
         self._watch_database(report)
-        self.last = report
+        if not edge:  # the status page shows the last full reading, not a part of it
+            self.last = report
         if self.options.after_tick:  # every row of the tick is committed by now
             self.options.after_tick(report, tuple(self._steps))
         self.metrics.tick_seconds.observe(time.monotonic() - started)
@@ -202,17 +244,22 @@ class Reconciler:
             self.metrics.last_success.set(wall_now().timestamp())
         return report
 
-    async def _guarded(self, now: datetime) -> TickReport:
+    async def _guarded(
+        self, now: datetime, run: Callable[[Tick, Ruleset], Awaitable[TickReport]]
+    ) -> TickReport:
         ruleset = self.ruleset()
         tick: Tick | None = None
         try:
             if not await self._may_act():
+                if self.poller is not None:  # another process leads: what it did is unseen
+                    self.poller.forget()
+                self.edge_plan = None  # planned under a lease this process no longer holds
                 leader = self.options.leader() if self.options.leader else None
                 return TickReport(at=now, standby=True, leader=leader)
             tick = await self.store.start_tick(
                 at=now, ruleset=ruleset.hash, dry_run=self.options.dry_run
             )
-            report = await self._run(tick, ruleset)
+            report = await run(tick, ruleset)
         except Interrupted as exc:
             log.info("tick cut short: %s", exc)
             report = TickReport(at=now, error=_describe(exc))
@@ -262,15 +309,17 @@ class Reconciler:
     async def _run(self, tick: Tick, ruleset: Ruleset) -> TickReport:
         now = tick.at
         await self.resolve_open_intents(now, trust_date_updated=ruleset.trust_date_updated)
-        campaigns = await self.client.list_campaigns()
+        polled = await self._poll(now)
+        campaigns = polled.listing
         self.progress.mark(self.clock.now())
         if not campaigns.complete:  # the client logged it; act on those read, count it
             self.metrics.incomplete_lists.inc()
         if campaigns.unreadable:  # the client logged each row it set aside
             self.metrics.set_aside.labels(reason="unreadable").inc(campaigns.unreadable)
         self.metrics.observe_campaigns(campaigns)
-        await self.store.observe(campaigns, at=now)
-        history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
+        # Carried campaigns were not seen now: only what was read goes to the status history.
+        ids = [c.id for c in campaigns]
+        history = await self.store.poll(polled.fresh, at=now, campaign_ids=ids)
         plan = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
         self._set_aside(plan)
         await self.store.record_plan(tick, plan)
@@ -279,7 +328,8 @@ class Reconciler:
             if self.options.on_skip:
                 self.options.on_skip(skip)
         campaigns_by_id = {c.id: c for c in campaigns}
-        sent, failed = await self._execute(_Work(tick, plan, ruleset, campaigns_by_id))
+        sent, failed = await self._execute(_Work(tick, plan, ruleset, campaigns_by_id, history))
+        self.edge_plan = await self._plan_edge(ruleset, campaigns, history, plan)
         log.info(
             "tick done: %d campaigns, %d decisions, %d skipped, %d steps sent, %d failed; "
             "next wake-up %s",
@@ -300,10 +350,141 @@ class Reconciler:
             observed=tuple(campaigns),
         )
 
+    async def _poll(self, now: datetime) -> Poll:
+        if self.poller is None:
+            listing = await self.client.list_campaigns()
+            return Poll(listing, listing)
+        return await self.poller.poll(now)
+
     def _set_aside(self, plan: Plan) -> None:
         for aside in plan.set_aside:
             log.warning("%s %r set aside: %s", aside.campaign_id, aside.campaign_name, aside.reason)
             self.metrics.set_aside.labels(reason="unplannable").inc()
+
+    # --- The edge: plan it in advance, act on it first, reconcile after -------------------
+
+    async def edge_tick(self) -> TickReport | None:
+        """Act at a wake-up on what the last full tick planned for it (`edge_plan`), before
+        the full reconcile, which the caller runs right after. None when there is nothing
+        to do this way: no edge plan, its instant not reached yet, or the rules or the
+        dry-run mode it was planned under no longer in force (then the full tick decides).
+
+        Only the edge plan's campaigns are read again (`_edge_by_list`), with their audit
+        trail; they are planned anew at now and the decisions the edge plan made too are
+        carried out through the same audited steps as any tick's, under a tick row of
+        their own. A manual change, a hold or a step in flight since the plan drops the
+        decision: the full tick that follows sees the whole fleet and decides."""
+        edge, self.edge_plan = self.edge_plan, None  # used once
+        if edge is None or not self._edge_stands(edge):
+            return None
+        return await self._ticked(
+            lambda tick, ruleset: self._run_edge(tick, ruleset, edge), edge=True
+        )
+
+    def _edge_stands(self, edge: EdgePlan) -> bool:
+        now, horizon = self.clock.now(), self.options.edge_horizon
+        return (
+            bool(edge.decisions)
+            and horizon is not None
+            and edge.at <= now <= edge.at + horizon
+            and edge.ruleset == self.ruleset().hash
+            and edge.dry_run == self.options.dry_run
+        )
+
+    async def _plan_edge(
+        self, ruleset: Ruleset, campaigns: Sequence[Campaign], history: History, plan: Plan
+    ) -> EdgePlan | None:
+        """After a full tick: what its next wake-up will do, when it comes within
+        `options.edge_horizon`. Planned from the tick's observation and history, brought
+        up to date with the tick's own steps (the statuses they led to, and the audit
+        trail of the campaigns they moved: ownership, cooldowns)."""
+        at, horizon = plan.next_wakeup, self.options.edge_horizon
+        if at is None or horizon is None or at > plan.at + horizon:
+            return None
+        moves = {
+            e.decision.campaign_id: TRANSITIONS[e.step].target
+            for e in self._steps
+            if e.outcome == Outcome.SUCCEEDED
+        }
+        if moves:
+            fresh = await self.store.history(at=plan.at, campaign_ids=list(moves))
+            history = merged(history, fresh, moves)
+            campaigns = moved(campaigns, moves)
+        edge = plan_edge(campaigns, ruleset, history, at, dry_run=self.options.dry_run)
+        if edge.decisions:
+            log.info(
+                "edge at %s planned: %d decisions",
+                format_instant(at, ruleset.timezone),
+                len(edge.decisions),
+            )
+        return edge
+
+    async def _run_edge(self, tick: Tick, ruleset: Ruleset, edge: EdgePlan) -> TickReport:
+        now, tally, read = tick.at, _Tally(), 0
+        listed = await self._edge_list(edge) if self._edge_by_list(edge) else None
+        ids = [d.campaign_id for d in edge.decisions]
+        # A few campaigns at a time, so the first PUT waits for the trail and the plan of
+        # its own few, not of every campaign of the edge; one by one when read one by one.
+        for chunk in _chunks(ids, 1 if listed is None else _EDGE_CHUNK, grow=listed is not None):
+            if self.stop.is_set() or not await self._may_act():
+                break  # the rest waits for the full tick, which looks again
+            if listed is None:
+                campaigns = await self._edge_get(chunk[0])
+            else:
+                campaigns = [listed[i] for i in chunk if i in listed]
+            read += len(campaigns)
+            history = await self.store.history(at=now, campaign_ids=[c.id for c in campaigns])
+            again = engine.plan(campaigns, ruleset, history, now, dry_run=self.options.dry_run)
+            plan = replace(again, decisions=edge.still_wanted(again), next_wakeup=None)
+            self._set_aside(plan)
+            await self.store.record_plan(tick, plan)
+            work = _Work(tick, plan, ruleset, {c.id: c for c in campaigns}, history)
+            sent, failed = await self._execute(work)
+            tally.sent, tally.failed = tally.sent + sent, tally.failed + failed
+        log.info(
+            "edge tick at %s done: %d of %d planned campaigns read again, %d steps sent, "
+            "%d failed; the full reconcile follows",
+            format_instant(now, ruleset.timezone),
+            read,
+            len(edge.decisions),
+            tally.sent,
+            tally.failed,
+        )
+        return TickReport(at=now, campaigns=read, sent=tally.sent, failed=tally.failed)
+
+    def _edge_by_list(self, edge: EdgePlan) -> bool:
+        """Whether the edge's campaigns are read by one list filtered by status: when that
+        takes fewer requests than one GET per campaign (and the server honours the
+        filter). Else each is read by itself, just before its steps."""
+        pages = max(1, -(-edge.filtered_rows() // PAGE_LIMIT))
+        return not self._filter_ignored and len(edge.decisions) > pages
+
+    async def _edge_get(self, campaign_id: str) -> list[Campaign]:
+        """The campaign as Exotel has it now; none when it is gone."""
+        try:
+            return [await self.client.get_campaign(campaign_id)]
+        except NotFound:
+            log.info("%s is gone since the edge was planned", campaign_id)
+            return []
+
+    async def _edge_list(self, edge: EdgePlan) -> dict[str, Campaign]:
+        """The edge's campaigns as Exotel has them now, by one list filtered by status; a
+        campaign not in it (gone, or in another status by now) is left to the full tick."""
+        statuses = edge.statuses
+        try:
+            listing = await self.client.list_campaigns(statuses=statuses)
+        except (ApiUnavailable, RateLimited):
+            raise
+        except ApiError:  # a server that refuses the filter: this edge fails, not the next
+            self._filter_ignored = True
+            raise
+        if any(c.status not in statuses for c in listing):
+            self._filter_ignored = True
+            log.warning(
+                "the campaign list ignores its status filter: edge ticks read each "
+                "campaign by itself from now on"
+            )
+        return {c.id: c for c in listing if c.id in edge.observed}
 
     async def resolve_open_intents(
         self, now: datetime, *, trust_date_updated: bool = False
@@ -441,7 +622,12 @@ class Reconciler:
                 if not await self._may_go(work, decision, first=first):
                     return None
                 try:
-                    outcome = await self._send(work.tick, decision, step, slot)
+                    outcome = await self._send(work.tick, decision, step, slot, first=first)
+                except CampaignHeld:
+                    at = format_instant(self.clock.now(), work.ruleset.timezone)
+                    log.info("%s: held since the plan; %s not sent at %s",
+                             decision.campaign_id, decision.rule, at)  # fmt: skip
+                    return None
                 except RateLimited as exc:
                     tally.failed += 1
                     log.warning("rate limited by Exotel for %gs; then again", exc.retry_after)
@@ -458,20 +644,28 @@ class Reconciler:
         if self.stop.is_set():
             raise _Halt("stopping")
         # A long tick (a rate-limited burst of actions) must not outlive its lease, or a
-        # standby could start acting beside it: renew before each step, stop if lost.
-        if not await self._may_act():
+        # standby could start acting beside it: renew when due before each step, stop if
+        # lost. (The fence in the intent's INSERT refuses a lease lost meanwhile.)
+        may_go = self.options.may_go or self.options.may_act
+        if may_go is not None and not await may_go():
             raise _Halt("lost the lease mid-tick")
-        return not first or await self._still_wanted(work, decision)
+        return not first or self._still_wanted(work, decision)
 
-    async def _still_wanted(self, work: _Work, decision: Decision) -> bool:
-        """After time has passed since the plan (waits for the rate), plan this campaign
-        again, from the same observation and the audit trail as it is now: a window edge,
-        a hold or a manual change since then drops the decision until the next poll."""
+    def _still_wanted(self, work: _Work, decision: Decision) -> bool:
+        """After time has passed since the plan (waits for the rate), is the decision still
+        what the rules say? Only time can have changed the answer here: the observation is
+        the same, this process's own steps touch other campaigns, a step in flight elsewhere
+        is refused by the INSERT (one unresolved intent per campaign), and so is a hold
+        placed since the plan (the first step's INSERT checks for one). So nothing is read:
+        before the plan's `next_wakeup` the answer cannot have changed, and after it this
+        campaign is planned again from the plan's history at the new time (a window edge
+        drops the decision until the next poll)."""
         now = self.clock.now()
         campaign = work.campaigns.get(decision.campaign_id)
-        if now == work.plan.at or campaign is None:
+        wakeup = work.plan.next_wakeup
+        if now == work.plan.at or campaign is None or wakeup is None or now < wakeup:
             return True
-        history = await self.store.history(at=now, campaign_ids=[campaign.id])
+        history = work.history
         again = engine.plan([campaign], work.ruleset, history, now, dry_run=self.options.dry_run)
         wanted = (decision.rule, decision.steps, decision.mode)
         if any((d.rule, d.steps, d.mode) == wanted for d in again.decisions):
@@ -480,7 +674,9 @@ class Reconciler:
         log.info("%s: %s no longer wanted at %s", decision.campaign_id, decision.rule, at)
         return False
 
-    async def _send(self, tick: Tick, decision: Decision, step: Action, slot: Slot) -> Outcome:
+    async def _send(
+        self, tick: Tick, decision: Decision, step: Action, slot: Slot, *, first: bool
+    ) -> Outcome:
         # Invariant 1: the intent is committed before the PUT leaves, and nothing waits
         # between them: the rate slot was taken before. The INSERT itself checks the lease
         # (the fence), and the PUT leaves within SEND_WINDOW of that check or not at all:
@@ -489,7 +685,12 @@ class Reconciler:
         checked = time.monotonic()
         try:
             intent_id = await self.store.open_intent(
-                tick, decision=decision, step=step, at=self.clock.now(), fence=self.options.fence
+                tick,
+                decision=decision,
+                step=step,
+                at=self.clock.now(),
+                fence=self.options.fence,
+                unless_held=first,
             )
         except LeaseLost as exc:
             raise _Halt(f"lost the lease: {exc}") from None
@@ -579,7 +780,7 @@ class Reconciler:
         except ApiError as exc:
             log.warning("cannot re-read %s after a rejected action: %s", campaign_id, exc)
             return
-        await self.store.observe([campaign], at=self.clock.now())
+        await self.store.observe([campaign], at=self.clock.now(), listing=False)
 
     def _emit(self, decision: Decision, step: Action, outcome: Outcome, detail: str = "") -> None:
         """Tell the log (and the console, when one listens) what happened to a step."""
@@ -619,6 +820,15 @@ def _already_there(intent: OpenIntent, campaign: Campaign) -> str | None:
         f"(date_updated {updated.isoformat()}, before the intent was opened at "
         f"{intent.created_at.isoformat()}; date_updated trusted by the rules file)"
     )
+
+
+def _chunks(ids: Sequence[str], size: int, *, grow: bool) -> Iterator[Sequence[str]]:
+    """`ids` in order, `size` at a time, the size doubling after each when `grow`."""
+    start = 0
+    while start < len(ids):
+        yield ids[start : start + size]
+        start += size
+        size = size * 2 if grow else size
 
 
 def _describe(exc: BaseException) -> str:

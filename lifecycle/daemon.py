@@ -4,7 +4,7 @@ Names: a *tick* is one pass of the reconcile loop (`cycle.Reconciler.tick()`). `
 is the scheduler's job that runs one account's ticks: after each tick it sets its own next
 run to the earlier of the next poll and the plan's `next_wakeup`, and a webhook, SIGHUP or
 a rules edit `nudge`s it. Watching the rules file and retention are jobs of their own. The
-leader lease (`lease.Lease`) is taken before each tick and renewed before each step.
+leader lease (`lease.Lease`) is taken before each tick and renewed before a step when due.
 
 Many accounts (LIFECYCLE_ACCOUNTS): one `AccountRunner` per account, each with its own
 client and rate limiter, rules in force, lease, reconciler and tick job (id `tick:SID`).
@@ -28,18 +28,20 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lifecycle import web
 from lifecycle.accounts import Account, configured_accounts
 from lifecycle.client import ExotelClient, RequestOutcome
+from lifecycle.client.poll import Poller
 from lifecycle.clock import Clock, SystemClock, stoppable_sleep
 from lifecycle.cycle import Progress, Reconciler, StepEvent, TickOptions, TickReport
 from lifecycle.errors import ConfigError, RulesError
@@ -57,7 +59,7 @@ from lifecycle.rules import (
     load_rules,
     rules_hash,
 )
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, format_period
 from lifecycle.sharing import Share
 from lifecycle.store import Store, sqlite_path
 from lifecycle.systemd import notify as sd_notify
@@ -232,7 +234,9 @@ class TickJob:
         self.started = self._wall_in(timedelta(0))
         self._nudged = self._hinted = False
         try:
-            await self.rules.refresh_off_loop()
+            await self.rules.refresh_off_loop()  # an edit since the edge plan voids it
+            # At a wake-up the last tick planned for: act on its campaigns first.
+            await tick_until_stopped(self.reconciler, run=self.reconciler.edge_tick)
             report = await tick_until_stopped(self.reconciler)
         finally:
             self._in_flight = None
@@ -303,15 +307,19 @@ class TickJob:
 
 
 async def tick_until_stopped(
-    reconciler: Reconciler, grace: float = _STOP_GRACE
+    reconciler: Reconciler,
+    grace: float = _STOP_GRACE,
+    *,
+    run: Callable[[], Coroutine[Any, Any, TickReport | None]] | None = None,
 ) -> TickReport | None:
     """One tick, and the one way a tick meets a stop, for the daemon and `run --once`: once
     `reconciler.stop` is set its waits end at once and a step in flight gets `grace` seconds
-    to answer; past that it is cancelled and recorded unknown. None: the tick was cut short."""
+    to answer; past that it is cancelled and recorded unknown. None: the tick was cut short
+    (or `run`, default `reconciler.tick`, had nothing to do)."""
     stop = reconciler.stop
     if stop.is_set():
         return None
-    tick = asyncio.create_task(reconciler.tick())
+    tick = asyncio.create_task((run or reconciler.tick)())
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([tick, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -447,31 +455,51 @@ async def _runner(
         clock=options.clock,
         options=TickOptions(
             dry_run=options.dry_run or settings.dry_run,
-            may_act=_may_act(share, lease, account.sid),
+            may_act=_may_act(share, lease, account.sid, lease.hold),
+            may_go=_may_act(share, lease, account.sid, lease.keep),
             leader=lease.leader,
             fence=lease.fence,
             grace=settings.unknown_grace,
             on_step=options.on_step,
             after_tick=notifier.on_tick,
+            # A wake-up within the poll is planned in advance: the edge is acted on first.
+            edge_horizon=None
+            if options.once
+            else timedelta(seconds=settings.poll_seconds * options.clock.speed),
         ),
         metrics=metrics,
         stop=stop,
         progress=progress,
+        poller=_poller(client, settings),
     )
     return AccountRunner(account, rules, lease, reconciler)
 
 
-def _may_act(share: Share | None, lease: Lease, sid: str) -> Callable[[], Awaitable[bool]]:
-    """Asked before each tick and each step: the lease, if the account is this daemon's
-    share. An account that moved to another daemon is released here, so after the step in
-    flight and before the next one; the new owner takes it once released."""
+def _poller(client: ExotelClient, settings: Settings) -> Poller:
+    """LIFECYCLE_SETTLED_POLL (or the account's `settled_poll`)."""
+    if settings.settled_poll is not None:
+        log.info(
+            "account %s: settled campaigns listed in full every %s (experimental)",
+            settings.exotel_account_sid,
+            format_period(settings.settled_poll),
+        )
+    return Poller(client, period=settings.settled_poll)
+
+
+def _may_act(
+    share: Share | None, lease: Lease, sid: str, ask: Callable[[], Awaitable[bool]]
+) -> Callable[[], Awaitable[bool]]:
+    """Asked before each tick (`ask` = `lease.hold`) and each step (`lease.keep`): the
+    lease, if the account is this daemon's share. An account that moved to another daemon
+    is released here, so after the step in flight and before the next one; the new owner
+    takes it once released."""
     if share is None:
-        return lease.hold
+        return ask
 
     async def may_act() -> bool:
         if share.owns(sid):
             lease.elsewhere = None
-            return await lease.hold()
+            return await ask()
         await _hand_over(share, lease, sid)
         return False
 

@@ -1,8 +1,9 @@
 """The leader lease: among daemons sharing one database, one acts for an account at a time.
 
 The lease is a row in the store, taken or renewed in one statement by the database's clock
-and held for `ttl` past each renewal. The daemon asks `hold()` before each tick and again
-before each step (through `cycle.TickOptions.may_act`), and every intent is written only if
+and held for `ttl` past each renewal. The daemon asks `hold()` before each tick
+(`cycle.TickOptions.may_act`) and `keep()` before each step (`may_go`: a renewal only when
+the lease nears expiry), and every intent is written only if
 the lease is held for `bound` more, in the INSERT itself (`fence`): a process that lost the
 lease, however long it was frozen, writes no intent and so sends nothing.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from lifecycle.errors import StoreUnavailable
 from lifecycle.instant import format_instant
 from lifecycle.metrics import Metrics
 from lifecycle.notice import Kind, Message, Notice, Severity
+from lifecycle.settings import LEASE_HEADROOM
 from lifecycle.store import LeaseFence, LeaseRow, Store
 
 log = logging.getLogger("lifecycle.lease")
@@ -108,6 +111,9 @@ class Lease:
     _leading: bool | None = None  # None until the first hold(): log changes only
     # Told of a lease lost to another owner, or taken over from one (the notifier).
     on_notice: Callable[[Message], None] | None = None
+    # When the lease, as last taken, expires on the monotonic clock (measured from before
+    # the statement that took it, so never later than the database's expiry).
+    _held_until: float = 0.0
 
     @classmethod
     def for_account(
@@ -135,6 +141,7 @@ class Lease:
         and the caller (the tick) reports it as such."""
         try:
             before = self.last if self._leading else await self.store.lease(self.name)
+            asked = time.monotonic()
             row = await self._take()
         except StoreUnavailable:
             # No standby: the tick reports the outage (once). Whether this process leads is
@@ -144,6 +151,7 @@ class Lease:
             raise
         self.last = row
         held = row.held_by(self.owner, str(self.incarnation))
+        self._held_until = asked + (row.expires_at - row.db_now).total_seconds() if held else 0.0
         if held and not self._leading:
             self._say_leading(before)
         elif not held and self._leading is not False:
@@ -152,6 +160,22 @@ class Lease:
                 self._tell(Kind.LEASE_LOST, f"lost the lease: {self.describe(row)}", row)
         self._set(held)
         return held
+
+    async def keep(self) -> bool:
+        """`hold()` when the lease is within `renew_margin` of its expiry (or not held),
+        and True without a statement before: what is asked before each step. Every
+        intent's INSERT checks the lease itself (the fence), so a lease lost meanwhile
+        still sends nothing; this only keeps a long tick's lease renewed in time."""
+        if self._leading and self._held_until - time.monotonic() > self.renew_margin:
+            return True
+        return await self.hold()
+
+    @property
+    def renew_margin(self) -> float:
+        """Seconds: renewed when less is left. Past the bound and headroom that each fenced
+        INSERT needs, halfway through what the lease has beyond them."""
+        needed = self.bound + LEASE_HEADROOM
+        return (needed + max(self.ttl - needed, timedelta(0)) / 2).total_seconds()
 
     @property
     def leading(self) -> bool:

@@ -6,7 +6,7 @@ Pure values only: no I/O, no clock. Everything here is frozen and safe to share.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,7 +30,12 @@ class Status(StrEnum):
         """Normalise `InProgress`, `in-progress`, `in_progress`, `INPROGRESS`…; else UNKNOWN."""
         if not isinstance(raw, str):
             return cls.UNKNOWN
-        return _STATUS_BY_KEY.get(_status_key(raw), cls.UNKNOWN)
+        known = _STATUS_BY_SPELLING.get(raw)
+        if known is None:
+            known = _STATUS_BY_KEY.get(_status_key(raw), cls.UNKNOWN)
+            if len(_STATUS_BY_SPELLING) < _SPELLINGS_KEPT:
+                _STATUS_BY_SPELLING[raw] = known
+        return known
 
     def to_api(self) -> str:
         """The PascalCase spelling the live API most likely uses (`InProgress`)."""
@@ -43,6 +48,10 @@ def _status_key(raw: str) -> str:
 
 _STATUS_BY_KEY: dict[str, Status] = {_status_key(s.value): s for s in Status if s != "unknown"}
 _STATUS_BY_KEY["cancelled"] = Status.CANCELED
+# The spellings met so far, exactly as written: a fleet uses a handful, so normalising
+# each once is enough. Bounded, so a server inventing statuses cannot grow it for good.
+_STATUS_BY_SPELLING: dict[str, Status] = {}
+_SPELLINGS_KEPT = 256
 
 
 class Action(StrEnum):
@@ -121,6 +130,54 @@ def path_to(status: Status, action: Action) -> tuple[Action, ...] | None:
 _PATH_ORDER = (Action.PAUSE, Action.COMPLETE, Action.ARCHIVE)
 
 
+class CountMap(Mapping[str, int]):
+    """A read-only count map in two parts: the key set, as a key → position table that
+    every map of the same shape shares, and this map's own values, in that order.
+
+    Across a fleet the stats keys are a handful of shapes, so a campaign pays for a tuple
+    of its numbers instead of a whole dict. It is a Mapping like any other: it compares
+    equal to a dict with the same items, iterates in the order the keys were reported,
+    and cannot be changed.
+    """
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Mapping[str, int], values: tuple[int, ...]) -> None:
+        if len(index) != len(values):
+            raise ValueError(f"{len(index)} keys for {len(values)} values")
+        self._index = index
+        self._values = values
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> CountMap:
+        """A map holding `counts` (its own key table; the client's reader shares them)."""
+        return cls({key: i for i, key in enumerate(counts)}, tuple(counts.values()))
+
+    def __getitem__(self, key: str) -> int:
+        return self._values[self._index[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"CountMap({dict(self)!r})"
+
+
+# One empty count map shared by every campaign and count that reported none: a fleet of
+# 100,000 campaigns without a `summary` holds one of these, not 100,000 dicts.
+NO_COUNTS: Mapping[str, int] = CountMap({}, ())
+
+
+def _no_counts() -> Mapping[str, int]:
+    return NO_COUNTS
+
+
 class CountSource(StrEnum):
     """Where a campaign's call counts came from (docs/exotel-api.md: Exotel puts them in
     several places, with different keys)."""
@@ -131,7 +188,7 @@ class CountSource(StrEnum):
     NONE = "none"  # the answer carried no counts at all
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallCounts:
     """How many calls ended which way, as Exotel reported them, and where it said so.
 
@@ -142,7 +199,7 @@ class CallCounts:
     """
 
     source: CountSource
-    values: Mapping[str, int] = field(default_factory=dict)
+    values: Mapping[str, int] = field(default_factory=_no_counts)
     completed: int | None = None
     failed: int | None = None
 
@@ -186,13 +243,19 @@ class CallCounts:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One campaign as observed from the API, with its status normalised.
 
     `stats` is the campaign object's stats map as reported (for `counters:`); `summary`
     is a `summary` block's counts, from beside `data` or inside it, when the answer had
     one. `counts` is what a failure rate is judged on.
+
+    Slotted and frozen: a fleet holds 100,000 of these. The client's reader shares what
+    repeats across a fleet (status spellings, type, caller id, custom field, timestamps,
+    the key set of a count map) between campaigns; every value here is immutable or
+    never mutated, so sharing is safe. Nothing of the raw JSON is kept beyond these
+    fields (`raw_status` is what `why` quotes).
     """
 
     id: str
@@ -206,7 +269,7 @@ class Campaign:
     end_at: datetime | None = None
     date_created: datetime | None = None
     date_updated: datetime | None = None
-    stats: Mapping[str, int] = field(default_factory=dict)
+    stats: Mapping[str, int] = field(default_factory=_no_counts)
     summary: CallCounts | None = None
 
     @property

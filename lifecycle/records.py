@@ -19,6 +19,11 @@ class IntentConflict(LifecycleError):
     """The campaign already has an open (or unknown-outcome) intent: send nothing now."""
 
 
+class CampaignHeld(LifecycleError):
+    """The intent was not written: an operator's hold on the campaign is in force (placed
+    since the plan). Nothing was sent."""
+
+
 class IntentNotOpen(LifecycleError):
     """No open or unknown intent has that id: it was closed already, or never existed."""
 

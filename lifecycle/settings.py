@@ -32,9 +32,15 @@ SEND_WINDOW = timedelta(seconds=2)
 # commit and for clocks: the database's and the host's monotonic clock run at one rate, not
 # at one reading, and neither is compared with the other.
 BOUND_SLACK = timedelta(seconds=1)
-# A lease must outlast the bound by this much: it is renewed before each step, and the
-# fenced INSERT of that step (a few queries later) must still find bound + this left.
+# A lease must outlast the bound by this much: before a step it is renewed when little more
+# than this is left (Lease.renew_margin), and the fenced INSERT of that step (a statement
+# later) must still find bound + this left.
 LEASE_HEADROOM = timedelta(seconds=5)
+# LIFECYCLE_SETTLED_POLL: "off", "on" (this period) or a duration such as "24h", "90m", "1d".
+SETTLED_POLL_DEFAULT = timedelta(hours=24)
+_SETTLED_POLL_LEAST = timedelta(minutes=1)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
@@ -65,6 +71,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1, alias="LIFECYCLE_RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="LIFECYCLE_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="LIFECYCLE_LOG_FORMAT")
+    # Experimental (README, Configure): None lists every campaign every tick.
+    settled_poll: timedelta | None = Field(default=None, alias="LIFECYCLE_SETTLED_POLL")
+
+    @field_validator("settled_poll", mode="before")
+    @classmethod
+    def _settled_period(cls, value: object) -> timedelta | None:
+        return parse_settled_poll(value)
 
     @field_validator("exotel_base_url")
     @classmethod
@@ -120,6 +133,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _settled_poll_outlasts_a_poll(self) -> Settings:
+        period = self.settled_poll
+        if period is not None and period < timedelta(seconds=self.poll_seconds):
+            raise ValueError(
+                f"LIFECYCLE_SETTLED_POLL ({format_period(period)}) must be at least "
+                f"LIFECYCLE_POLL_SECONDS ({self.poll_seconds:g}s): settled campaigns are "
+                "listed in full at most once per poll anyway"
+            )
+        return self
+
     @property
     def send_bound(self) -> timedelta:
         """The longest a request may live after the lease check of its intent."""
@@ -166,6 +190,38 @@ class Settings(BaseSettings):
         ]
         if missing:
             raise ConfigError(f"missing settings: {', '.join(missing)} (see README, Configure)")
+
+
+def parse_settled_poll(value: object) -> timedelta | None:
+    """LIFECYCLE_SETTLED_POLL (or an account's `settled_poll`): None for off (the default:
+    every tick lists every campaign), else how often settled campaigns are listed in full.
+    ValueError says what is accepted."""
+    if value is None or isinstance(value, timedelta):
+        period = value
+    elif isinstance(value, bool):
+        period = SETTLED_POLL_DEFAULT if value else None
+    elif isinstance(value, str) and value.strip().lower() in ("", "off", "false", "no", "0"):
+        period = None
+    elif isinstance(value, str) and value.strip().lower() in ("on", "true", "yes", "1"):
+        period = SETTLED_POLL_DEFAULT
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip().lower())):
+        period = timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    else:
+        raise ValueError(
+            f"must be off, on (every {format_period(SETTLED_POLL_DEFAULT)}) or a duration "
+            f"such as 24h, 90m or 1d (got {value!r})"
+        )
+    if period is not None and period < _SETTLED_POLL_LEAST:
+        raise ValueError(f"must be at least 1m, got {format_period(period)}")
+    return period
+
+
+def format_period(period: timedelta) -> str:
+    seconds = period.total_seconds()
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _secrets_from_files(environ: dict[str, str]) -> dict[str, str]:

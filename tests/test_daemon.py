@@ -387,8 +387,13 @@ async def test_a_window_edge_is_acted_on_at_the_edge_not_a_poll_later(
     ):
         await until(lambda: _ready(http, base))  # the first tick is done: nothing to do yet
         assert sim.campaign(campaign).status == Status.IN_PROGRESS
+        before = len(sim.requests)
         clock.set(edge)
         await until(lambda: _status_is(sim, campaign, Status.PAUSED))
+        # The first tick planned the edge: at it, the one campaign is read, then paused,
+        # before any list of the whole fleet (the full reconcile comes after).
+        acted = [(r.method, r.path.rsplit("/", 1)[-1]) for r in sim.requests[before:]][:2]
+        assert acted == [("GET", campaign), ("PUT", campaign)]
     store = await Store.connect(db, account="acme1")
     try:
         (intent,) = [r for r in await store.audit() if r.outcome == Outcome.INTENT]

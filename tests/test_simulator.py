@@ -23,6 +23,7 @@ from lifecycle.simulator import (
     TransitionRecord,
     running,
 )
+from lifecycle.simulator.campaign import SimCampaign
 
 from .fixtures.sim import SIM_NOW
 
@@ -311,6 +312,44 @@ async def test_paging_and_metadata(sim: Simulator, api: Api) -> None:
     ]
     named = await api.call("GET", params={"name": "GE-3"})
     assert [i["data"]["id"] for i in named.body["response"]] == [ids[3]]
+
+
+async def test_paged_read_settles_each_campaign_once_per_instant(
+    sim: Simulator, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 pages of a 100,000-campaign list must not settle and sort the fleet 200 times:
+    counted on a small fleet, 10 pages settle the 50 campaigns once, not 10 times."""
+    ids = [
+        make(sim, Status.COMPLETED, date_created=SIM_NOW - timedelta(minutes=i)) for i in range(50)
+    ]
+    settled: list[str] = []
+    original = SimCampaign.settle
+
+    def counting(self: SimCampaign, now: datetime, config: SimulatorConfig) -> None:
+        settled.append(self.id)
+        original(self, now, config)
+
+    monkeypatch.setattr(SimCampaign, "settle", counting)
+    seen = []
+    for offset in range(0, 50, 5):
+        reply = await api.call("GET", params={"offset": offset, "limit": 5})
+        seen += [item["data"]["id"] for item in reply.body["response"]]
+    assert seen == ids[::-1]  # date_created ascending
+    assert sorted(settled) == sorted(ids)
+
+
+async def test_a_change_at_the_same_instant_is_settled_on_the_next_read(
+    sim: Simulator, api: Api
+) -> None:
+    """Settling once per instant must still apply the moves a change makes due at once:
+    an in-progress campaign added past its end_at, and one set in progress past it."""
+    assert (await api.call("GET")).body["metadata"]["total"] == 0  # the instant is settled
+    late = make(sim, Status.IN_PROGRESS, end_at=SIM_NOW - timedelta(minutes=1))
+    ended = make(sim, Status.COMPLETED, end_at=SIM_NOW - timedelta(minutes=1))
+    reply = await api.call("GET", params={"status": "completed"})
+    assert [i["data"]["id"] for i in reply.body["response"]] == [late, ended]
+    sim.set_status(ended, Status.IN_PROGRESS)  # by hand, past end_at: completed again at once
+    assert (await api.call("GET", params={"status": "in-progress"})).body["response"] == []
 
 
 @pytest.mark.parametrize("spelling", ["InProgress", "in-progress", "inprogress", "IN_PROGRESS"])

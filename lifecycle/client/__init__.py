@@ -5,8 +5,9 @@
         result = await api.act(campaigns[0].id, Action.PAUSE)
 
 Modules: `exotel` (the client and its I/O), `listing` (a list and whether it is
-complete), `verdict` (what an answer means: value or error), `answer` (envelopes and
-campaign objects), `limiter` (per-account rate limit).
+complete), `poll` (what a tick lists: everything, or the settled poll), `verdict` (what
+an answer means: value or error), `answer` (envelopes and campaign objects), `limiter`
+(per-account rate limit).
 """
 
 from lifecycle.client.answer import campaign_from_api, campaigns_from_body

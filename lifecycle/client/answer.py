@@ -9,6 +9,12 @@ Pure functions over decoded JSON; no I/O. The shapes accepted (docs/exotel-api.m
 - call counts in three places (§0): a `summary` beside `data` in the item (the
   update-campaign body), a `summary` inside the campaign object, and its `stats` map.
 - v1 errors: `{"RestException": {"Status", "Message", "Code"?}}`.
+
+Campaign objects are read by a `CampaignReader`: one per list, across all its pages, so
+what repeats across a fleet (status spellings, type, caller id, custom field, timestamps,
+the key set of a stats map) is held once. The common shape goes through a fast path
+(exact types, cached timestamps, no per-character scans); anything else falls back to
+the checks that name what is wrong, with the same result and the same warnings.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple, TypeGuard
 
 from lifecycle.errors import ApiAnswerInvalid
 from lifecycle.instant import parse_instant
-from lifecycle.model import CallCounts, Campaign, CountSource, Status
+from lifecycle.model import NO_COUNTS, CallCounts, Campaign, CountMap, CountSource, Status
 
 log = logging.getLogger("lifecycle.client")
 
@@ -36,9 +43,13 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_COUNT = 2**31 - 1
 _MAX_ID_LENGTH = 200  # how much of a bad id an error quotes
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in a name we match
+# How many distinct values a reader shares, per table. A fleet repeats a handful of each;
+# a fleet of unique values must not grow a table as large as itself.
+_SHARED_MAX = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorDetail:
     """What the server said went wrong: `error_data` or a v1 `RestException`."""
 
@@ -46,9 +57,11 @@ class ErrorDetail:
     code: int | None = None
 
 
-@dataclass(frozen=True)
-class Item:
-    """One element of `response`. `data` is the resource when the item succeeded."""
+class Item(NamedTuple):
+    """One element of `response`. `data` is the resource when the item succeeded.
+
+    A named tuple: a list page makes 500 of these, and a tuple is the cheapest immutable
+    record to build."""
 
     ok: bool
     code: int | None = None
@@ -101,20 +114,22 @@ def campaigns_from_body(body: object) -> list[Campaign]:
     return campaigns_from_answer(answer_from_body(body))
 
 
-def campaigns_from_answer(answer: Answer) -> list[Campaign]:
-    """As `campaigns_from_body`, for an answer already decoded."""
+def campaigns_from_answer(answer: Answer, reader: CampaignReader | None = None) -> list[Campaign]:
+    """As `campaigns_from_body`, for an answer already decoded. Pass the same `reader` for
+    every page of one list, so that the pages share what repeats."""
     if answer.error is not None and not answer.items:
         raise ApiAnswerInvalid(
             f"the answer is an error: {answer.error.message}", request_id=answer.request_id
         )
-    return [c for c in (_campaign_or_none(item, answer.request_id) for item in answer.items) if c]
+    read = (reader or CampaignReader()).campaign_or_none
+    return [c for c in (read(item, answer.request_id) for item in answer.items) if c is not None]
 
 
 def campaign_from_item(item: Item) -> Campaign:
     """The campaign in a successful item, with a `summary` found beside its `data`."""
     if item.data is None:
         raise ApiAnswerInvalid("the item holds no campaign")
-    return campaign_from_api(item.data, item_summary=item.summary)
+    return CampaignReader().campaign(item.data, item.summary)
 
 
 def campaign_from_api(
@@ -127,26 +142,164 @@ def campaign_from_api(
     `stats` and `summary` keep only integer counts; send_at/end_at come from `schedule`.
     A summary beside `data` (`item_summary`) wins over one inside the campaign object.
     """
-    campaign_id = _required_id(data)
-    schedule = data.get("schedule")
-    # The documented place is `schedule`; a flat send_at/end_at is read when it is absent.
-    plan = schedule if isinstance(schedule, Mapping) else data
-    raw_status = data.get("status")
-    return Campaign(
-        id=campaign_id,
-        name=_text(data, "name", campaign_id),
-        status=Status.from_api(raw_status),
-        raw_status=raw_status if isinstance(raw_status, str) else "",
-        type=_loose_text(data, "type", campaign_id) or "trans",
-        caller_id=_loose_text(data, "caller_id", campaign_id),
-        custom_field=_loose_text(data, "custom_field", campaign_id),
-        send_at=_timestamp(plan, "schedule.send_at", campaign_id),
-        end_at=_timestamp(plan, "schedule.end_at", campaign_id),
-        date_created=_timestamp(data, "date_created", campaign_id),
-        date_updated=_timestamp(data, "date_updated", campaign_id),
-        stats=_counts(data.get("stats")),
-        summary=_summary(item_summary, data.get("summary")),
-    )
+    return CampaignReader().campaign(data, item_summary)
+
+
+class CampaignReader:
+    """Reads campaign objects into Campaigns, sharing equal values between them.
+
+    Use one reader for one list (every page of it) and then drop it. It keeps, each
+    bounded by _SHARED_MAX, the short texts it has checked (status spelling, type, caller
+    id, custom field: the first string read stands for every equal one after it), the
+    timestamps it has parsed (by their exact text, cleared when full), and the key sets
+    of count maps (one key table per shape, see `CountMap`). A value is only ever shared
+    with an equal one: the tables are dicts keyed by the value itself.
+    """
+
+    __slots__ = ("_instants", "_shapes", "_statuses", "_texts")
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, tuple[str, Status]] = {}
+        self._texts: dict[str, str] = {}
+        self._instants: dict[str, datetime] = {}
+        self._shapes: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def campaign_or_none(self, item: Item, request_id: str | None) -> Campaign | None:
+        """The item's campaign, or None (logged) for a failed or invalid item."""
+        if not item.ok or item.data is None:
+            log.warning(
+                "skipping a list item: code=%s request_id=%s error=%s",
+                item.code,
+                request_id,
+                describe(item.error) if item.error else "no data",
+            )
+            return None
+        try:
+            return self.campaign(item.data, item.summary)
+        except ApiAnswerInvalid as exc:
+            log.warning("skipping an invalid campaign item: %s request_id=%s", exc, request_id)
+            return None
+
+    def campaign(
+        self, data: Mapping[str, object], item_summary: Mapping[str, int] | None = None
+    ) -> Campaign:
+        """As `campaign_from_api`."""
+        value = data.get("id")
+        if type(value) is str and _PLAIN_ID.fullmatch(value) and value not in (".", ".."):
+            campaign_id = value
+        else:
+            campaign_id = _required_id(data)
+        schedule = data.get("schedule")
+        # The documented place is `schedule`; a flat send_at/end_at is read when it is absent.
+        plan = schedule if _is_map(schedule) else data
+        raw_status, status = self._status(data.get("status"))
+        name = data.get("name")
+        if type(name) is not str or _CONTROL.search(name) is not None:
+            name = _text(data, "name", campaign_id)
+        summary = data.get("summary")
+        return Campaign(
+            campaign_id,
+            name,
+            status,
+            raw_status,
+            self._text(data, "type", campaign_id) or "trans",
+            self._text(data, "caller_id", campaign_id),
+            self._text(data, "custom_field", campaign_id),
+            self._instant(plan, "send_at", "schedule.send_at", campaign_id),
+            self._instant(plan, "end_at", "schedule.end_at", campaign_id),
+            self._instant(data, "date_created", "date_created", campaign_id),
+            self._instant(data, "date_updated", "date_updated", campaign_id),
+            self.counts(data.get("stats")),
+            None
+            if item_summary is None and summary is None
+            else self._summary(item_summary, summary),
+        )
+
+    def counts(self, raw: object) -> Mapping[str, int]:
+        """The integer counts in a `stats` or `summary` map (see `_counts`), as a CountMap
+        sharing its key table with every map of the same keys; NO_COUNTS for none."""
+        if type(raw) is dict and raw:
+            values = tuple(raw.values())
+            for value in values:
+                if type(value) is not int or not 0 <= value <= _MAX_COUNT:
+                    break
+            else:
+                keys = tuple(raw)
+                index = self._shapes.get(keys)
+                if index is None and all(type(key) is str for key in keys):
+                    index = {key: i for i, key in enumerate(keys)}
+                    if len(self._shapes) < _SHARED_MAX:
+                        self._shapes[keys] = index
+                if index is not None:
+                    return CountMap(index, values)
+        counts = _counts(raw)  # the slow path: drops what is not a count, and says so
+        return self.counts(counts) if counts else NO_COUNTS
+
+    def _status(self, raw: object) -> tuple[str, Status]:
+        """The status as written (shared) and as understood; ("", UNKNOWN) for no text."""
+        if type(raw) is not str:
+            return (raw, Status.from_api(raw)) if isinstance(raw, str) else ("", Status.UNKNOWN)
+        known = self._statuses.get(raw)
+        if known is None:
+            known = (raw, Status.from_api(raw))
+            if len(self._statuses) < _SHARED_MAX:
+                self._statuses[raw] = known
+        return known
+
+    def _share(self, value: str) -> str:
+        """`value`, or the equal string read before it."""
+        shared = self._texts.get(value)
+        if shared is not None:
+            return shared
+        if len(self._texts) < _SHARED_MAX:
+            self._texts[value] = value
+        return value
+
+    def _text(self, data: Mapping[str, object], name: str, campaign_id: str) -> str:
+        """A short, repeated text we only display or match (`_loose_text`), shared."""
+        value = data.get(name)
+        if value is None:
+            return ""
+        if type(value) is str:
+            shared = self._texts.get(value)
+            if shared is not None:
+                return shared
+            if _CONTROL.search(value) is None:
+                return self._share(value)
+        return _loose_text(data, name, campaign_id)
+
+    def _instant(
+        self, data: Mapping[str, object], key: str, name: str, campaign_id: str
+    ) -> datetime | None:
+        """As `_timestamp`: the common RFC 3339 text is parsed once per reader; anything
+        else (blank, no offset, out of range, not text) goes the way that logs it."""
+        value = data.get(key)
+        if type(value) is not str:
+            return _timestamp(data, name, campaign_id)
+        known = self._instants.get(value)
+        if known is not None:
+            return known
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _timestamp(data, name, campaign_id)
+        if parsed.tzinfo is None:
+            return _timestamp(data, name, campaign_id)
+        if parsed.tzinfo is not UTC:
+            parsed = parsed.astimezone(UTC)
+        if not _EARLIEST <= parsed < _LATEST:
+            return _timestamp(data, name, campaign_id)
+        if len(self._instants) >= _SHARED_MAX:
+            self._instants.clear()
+        self._instants[value] = parsed
+        return parsed
+
+    def _summary(self, beside: Mapping[str, int] | None, inside: object) -> CallCounts | None:
+        if beside is not None:
+            return CallCounts.from_summary(self.counts(beside), CountSource.SUMMARY_ITEM)
+        if isinstance(inside, Mapping):
+            return CallCounts.from_summary(self.counts(inside), CountSource.SUMMARY_DATA)
+        return None
 
 
 def describe(error: ErrorDetail | None) -> str:
@@ -166,23 +319,30 @@ def _raw_items(body: Mapping[str, object], request_id: str | None) -> list[objec
 
 
 def _item(raw: object) -> Item:
-    if not isinstance(raw, Mapping):
+    if not _is_map(raw):
         return Item(ok=False, error=ErrorDetail("a response item is not an object"))
     if "data" not in raw and ("id" in raw or "sid" in raw):
         return Item(ok=True, data=raw)  # a bare campaign: its `status` is the campaign's
-    code = _opt_int(raw.get("code"))
+    code = raw.get("code")
+    if type(code) is not int:
+        code = _opt_int(code)
     status = raw.get("status")
     failed = (code is not None and code >= 400) or (
-        isinstance(status, str) and status.lower() in _FAILURE_STATUSES
+        status != "success" and isinstance(status, str) and status.lower() in _FAILURE_STATUSES
     )
     data, summary = raw.get("data"), raw.get("summary")
     return Item(
-        ok=not failed,
-        code=code,
-        data=data if isinstance(data, Mapping) else None,
-        error=_error_data(raw.get("error_data"), code) if failed else None,
-        summary=_counts(summary) if isinstance(summary, Mapping) else None,
+        not failed,
+        code,
+        data if _is_map(data) else None,
+        _error_data(raw.get("error_data"), code) if failed else None,
+        _counts(summary) if summary is not None and _is_map(summary) else None,
     )
+
+
+def _is_map(value: object) -> TypeGuard[Mapping[str, object]]:
+    """isinstance(value, Mapping), quick for the dicts JSON decodes into."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _error_data(raw: object, item_code: int | None) -> ErrorDetail:
@@ -199,22 +359,6 @@ def _rest_exception(raw: Mapping[str, object]) -> ErrorDetail:
     if isinstance(code, str) and not code.isdigit():
         return ErrorDetail(f"{message} ({code})")
     return ErrorDetail(message, code=_opt_int(code))
-
-
-def _campaign_or_none(item: Item, request_id: str | None) -> Campaign | None:
-    if not item.ok or item.data is None:
-        log.warning(
-            "skipping a list item: code=%s request_id=%s error=%s",
-            item.code,
-            request_id,
-            describe(item.error) if item.error else "no data",
-        )
-        return None
-    try:
-        return campaign_from_api(item.data, item_summary=item.summary)
-    except ApiAnswerInvalid as exc:
-        log.warning("skipping an invalid campaign item: %s request_id=%s", exc, request_id)
-        return None
 
 
 def _required_id(data: Mapping[str, object]) -> str:
@@ -241,7 +385,7 @@ def is_plain_id(campaign_id: str) -> bool:
 
 
 def _has_control(value: str) -> bool:
-    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value)
+    return _CONTROL.search(value) is not None
 
 
 def _text(data: Mapping[str, object], name: str, campaign_id: str) -> str:
@@ -308,14 +452,6 @@ def _counts(raw: object) -> dict[str, int]:
     if wild:
         log.warning("ignoring call counts outside 0..%d: %s", _MAX_COUNT, ", ".join(wild))
     return {k: v for k, v in counts.items() if k not in wild}
-
-
-def _summary(beside: Mapping[str, int] | None, inside: object) -> CallCounts | None:
-    if beside is not None:
-        return CallCounts.from_summary(beside, CountSource.SUMMARY_ITEM)
-    if isinstance(inside, Mapping):
-        return CallCounts.from_summary(_counts(inside), CountSource.SUMMARY_DATA)
-    return None
 
 
 def _opt_int(value: object) -> int | None:

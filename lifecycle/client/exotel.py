@@ -35,6 +35,7 @@ from yarl import URL
 
 from lifecycle.client.answer import (
     Answer,
+    CampaignReader,
     campaign_from_item,
     campaigns_from_answer,
     describe,
@@ -186,6 +187,10 @@ class ExotelClient:
         `complete=False`: the caller acts on what was read, and a campaign not read is
         unknown, not gone. So does a list stopped by its page budget (`_page_budget`), and
         a row whose id is not a plain path segment is skipped as unreadable.
+
+        Each page is read into campaigns as it arrives, and its JSON dropped before the next
+        is asked for; one CampaignReader serves every page, so the fleet holds each
+        repeated text, timestamp and stats key set once.
         """
         params = _list_params(statuses)
         if params is None:
@@ -197,13 +202,14 @@ class ExotelClient:
         repeated = False
         unreadable = 0
         pages, budget = 0, MAX_PAGES
+        reader = CampaignReader()  # one for every page: the fleet shares what repeats
         while offset is not None:
             if pages >= budget:
                 break
             answer = await self._list_page(offset, params)
             budget = _page_budget(answer) if not pages else budget
             pages += 1
-            page = campaigns_from_answer(answer)  # rows with a bad id are skipped there
+            page = campaigns_from_answer(answer, reader)  # rows with a bad id are skipped there
             key = (len(answer.items), *(c.id for c in page))
             if key == previous:  # the server ignored offset: more pages would be the same
                 repeated = True

@@ -14,6 +14,14 @@ EndAtBehaviour = Literal["completed", "paused"]
 # item (the update-campaign body), a `summary` inside the campaign object, a `stats` map
 # with `completed` (DOC-N), the analytics' `stats` key set without it, or nowhere.
 CountsShape = Literal["summary-item", "summary-data", "stats", "stats-no-completed", "none"]
+# How the list endpoint treats `status=A,B` (docs/exotel-api.md §2.3: documented as a
+# comma-separated set; no live account has confirmed it): honour the set, ignore the
+# parameter (everything comes back), match the value as one status (a list matches
+# nothing), or refuse a list with 400.
+StatusFilter = Literal["comma", "ignore", "single", "reject"]
+# Whether a deleted campaign still appears in list and GET answers with status Deleted,
+# or is gone from both (a GET answers 404): docs/exotel-api.md §10, unknown.
+DeletedCampaigns = Literal["listed", "gone"]
 FaultKind = Literal[
     "500", "502", "503", "429", "latency", "drop_before", "drop_after_apply", "garbage"
 ]
@@ -43,6 +51,8 @@ class SimulatorConfig:
     # does, ignoring offset/limit: every offset gets the first page.
     paging: Literal["offset", "page"] = "offset"
     counts: CountsShape = "stats"  # where each campaign's call counts are put
+    status_filter: StatusFilter = "comma"  # how list honours `status=A,B`
+    deleted: DeletedCampaigns = "listed"  # a deleted campaign: listed as Deleted, or gone
 
 
 @dataclass(frozen=True)

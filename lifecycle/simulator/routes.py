@@ -48,17 +48,23 @@ class CampaignRoutes:
     async def list_campaigns(self, request: web.Request) -> web.Response:
         query = request.query
         offset, limit = self._window(query)
-        statuses = _status_filter(query.get("status"))
+        statuses = self._status_filter(query.get("status"))
         name = query.get("name", "").lower()
         field, descending = _sort_order(query.get("sort_by", "date_created:asc"), _SORT_KEYS)
-        chosen = [
-            c
-            for c in self.sim.campaigns()
-            if (statuses is None or c.status in statuses)
-            and name in c.name.lower()
-            and query.get("type", "trans") == "trans"
-        ]
-        chosen.sort(key=_SORT_KEYS[field], reverse=descending)
+        chosen = self._sorted(field)
+        hide_deleted = self.sim.config.deleted != "listed"
+        if query.get("type", "trans") != "trans":
+            chosen = []
+        elif statuses is not None or name or hide_deleted:
+            chosen = [
+                c
+                for c in chosen
+                if (statuses is None or c.status in statuses)
+                and self._visible(c)
+                and name in c.name.lower()
+            ]
+        if descending:
+            chosen = chosen[::-1]
         page = chosen[offset : offset + limit]
         items = [self._item(c) for c in page]
         meta = {"count": len(page), "offset": offset, "total": len(chosen), "limit": limit}
@@ -66,6 +72,8 @@ class CampaignRoutes:
 
     async def get_campaign(self, request: web.Request) -> web.Response:
         campaign = self.sim.find(request.match_info["id"])
+        if not self._visible(campaign):
+            raise Refusal(404, f"campaign {campaign.id} not found")
         return self._answer(request, [self._item(campaign)])
 
     async def create_campaign(self, request: web.Request) -> web.Response:
@@ -98,6 +106,31 @@ class CampaignRoutes:
         page = rows[offset : offset + limit]
         meta = {"count": len(page), "offset": offset, "total": len(rows), "limit": limit}
         return self._answer(request, page, metadata=meta)
+
+    def _status_filter(self, raw: str | None) -> frozenset[Status] | None:
+        """The statuses a list asks for, as this simulated server reads `status`."""
+        mode = self.sim.config.status_filter
+        if mode == "ignore" or raw is None or not raw.strip():
+            return None
+        if "," in raw and mode == "reject":
+            raise Refusal(400, f"status must be one status, got {raw!r}")
+        if "," in raw and mode == "single":
+            return frozenset()  # "InProgress,Paused" taken as one status name: matches none
+        return _status_filter(raw)
+
+    def _visible(self, campaign: SimCampaign) -> bool:
+        """False for a deleted campaign on a server that drops them from answers."""
+        return campaign.status != Status.DELETED or self.sim.config.deleted == "listed"
+
+    def _sorted(self, field: str) -> list[SimCampaign]:
+        """Every campaign in `field` order, ascending (ids break ties): not to be mutated.
+
+        The default order is the simulator's cached one, so reading 100,000 campaigns page
+        by page does not sort them once per page; names may change, so they are sorted anew.
+        """
+        if field == "date_created":
+            return self.sim.in_creation_order()
+        return sorted(self.sim.campaigns(), key=_SORT_KEYS[field])
 
     def _window(self, query: Mapping[str, str]) -> tuple[int, int]:
         """(offset, limit) of a list page, by offset/limit or, in "page" mode, page/page_size."""

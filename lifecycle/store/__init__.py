@@ -6,6 +6,7 @@ in `migrations/` (package data; the checkout's top-level `migrations/` links the
 
 from lifecycle.records import (
     AuditRow,
+    CampaignHeld,
     DecisionRow,
     IntentConflict,
     IntentNotOpen,
@@ -24,6 +25,7 @@ from lifecycle.store.types import UtcDateTime
 
 __all__ = [
     "AuditRow",
+    "CampaignHeld",
     "DecisionRow",
     "IntentConflict",
     "IntentNotOpen",

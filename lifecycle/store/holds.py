@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lifecycle.model import Hold
 from lifecycle.records import LeaseRow
-from lifecycle.store.batch import chunked, upsert
+from lifecycle.store.batch import narrowed, upsert
 from lifecycle.store.dbclock import db_now
 from lifecycle.store.tables import daemons, holds, leases
 
@@ -55,15 +55,11 @@ async def holds_in_force(
     """The account's holds whose `until` is after `at`, by campaign id."""
     query = select(holds).where(holds.c.account == account, holds.c.until > at)
     query = query.order_by(holds.c.campaign_id)
-    if campaign_ids is None:
-        rows = list(await conn.execute(query))
-    else:
-        rows = []
-        for ids in chunked(campaign_ids):
-            rows.extend(await conn.execute(query.where(holds.c.campaign_id.in_(ids))))
+    query, keep = narrowed(query, holds.c.campaign_id, campaign_ids)
     return [
         Hold(campaign_id=r.campaign_id, until=r.until, reason=r.reason, created_at=r.created_at)
-        for r in rows
+        for r in await conn.execute(query)
+        if keep is None or r.campaign_id in keep
     ]
 
 

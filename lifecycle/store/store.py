@@ -142,11 +142,34 @@ class Store:
 
     # observations and history
 
-    async def observe(self, campaigns: Sequence[Campaign], *, at: datetime) -> None:
-        """Record one poll: status history rows for changes, the campaigns table upserted.
-        A campaign never seen before starts with `since` = now, marked as first sight."""
+    async def observe(
+        self, campaigns: Sequence[Campaign], *, at: datetime, listing: bool = True
+    ) -> None:
+        """Record what was read: the account's list (`listing`), or campaigns re-read one by
+        one. Only changes are written: status history rows for new statuses, campaigns rows
+        whose name or status moved. A campaign never seen before starts with `since` = now,
+        marked as first sight."""
         async with self._transaction() as conn:
-            await observations.observe(conn, self.account, campaigns, at=at)
+            await observations.observe(conn, self.account, campaigns, at=at, listing=listing)
+
+    async def poll(
+        self,
+        campaigns: Sequence[Campaign],
+        *,
+        at: datetime,
+        campaign_ids: Collection[str] | None = None,
+        lookback: timedelta = timedelta(days=30),
+    ) -> History:
+        """`observe` a listing and read the `history` of `campaign_ids` (default: the
+        listed campaigns), in one transaction that reads the newest status rows once: what
+        a tick does. A campaign the list left out (a settled one carried between full
+        lists) was last seen at the list before."""
+        async with self._transaction() as conn:
+            latest = await observations.observe(conn, self.account, campaigns, at=at)
+            ids = {c.id for c in campaigns} if campaign_ids is None else campaign_ids
+            if not campaigns:  # nothing observed: no newest rows were read
+                return await self._history(conn, at=at, ids=ids, lookback=lookback)
+            return await self._history(conn, at=at, ids=ids, lookback=lookback, latest=latest)
 
     async def history(
         self,
@@ -158,15 +181,26 @@ class Store:
         """What the engine needs to know about the past, for `campaign_ids` (default all):
         status since (and which of those are only a first sight), succeeded steps within
         `lookback` (newest 50, oldest first), campaigns with unresolved intents, and holds
-        in force at `at`."""
+        in force at `at`. Four statements, whatever the number of campaigns."""
         async with self._transaction() as conn:
-            account = self.account
-            since, first_seen = await observations.status_since(conn, account, campaign_ids)
-            done = await intents.succeeded_steps(
-                conn, account, campaign_ids, at=at, lookback=lookback
-            )
-            blocked = await intents.blocked_campaigns(conn, account, campaign_ids)
-            held = await holds.holds_in_force(conn, account, at=at, campaign_ids=campaign_ids)
+            return await self._history(conn, at=at, ids=campaign_ids, lookback=lookback)
+
+    async def _history(
+        self,
+        conn: AsyncConnection,
+        *,
+        at: datetime,
+        ids: Collection[str] | None,
+        lookback: timedelta,
+        latest: dict[str, observations.Latest] | None = None,
+    ) -> History:
+        account = self.account
+        if latest is None:
+            latest = await observations.latest_rows(conn, account, ids)
+        since, first_seen = observations.status_since(latest, ids)
+        done = await intents.succeeded_steps(conn, account, ids, at=at, lookback=lookback)
+        blocked = await intents.blocked_campaigns(conn, account, ids)
+        held = await holds.holds_in_force(conn, account, at=at, campaign_ids=ids)
         return History(
             status_since=since,
             actions=done,
@@ -216,12 +250,15 @@ class Store:
         step: Action,
         at: datetime,
         fence: LeaseFence | None = None,
+        unless_held: bool = False,
     ) -> int:
         """Write an open intent and its audit row, and commit before returning: the step
         may be sent only after this returns. IntentConflict if the campaign already has
         an open or unknown intent. With a `fence`, the intent is written only if its lease
         is held for `fence.bound` more by the database's clock, checked in the INSERT
-        itself; LeaseLost (nothing written, no audit row) otherwise."""
+        itself; LeaseLost (nothing written, no audit row) otherwise. With `unless_held`,
+        the INSERT also checks that no hold on the campaign is in force at `at`;
+        CampaignHeld (nothing written) otherwise. Two statements, one transaction."""
         async with self._transaction() as conn:
             intent_id = await intents.insert(
                 conn,
@@ -232,6 +269,7 @@ class Store:
                 at=at,
                 ruleset=tick.ruleset,
                 fence=fence,
+                unless_held=unless_held,
             )
             row = trail.for_decision(
                 decision,

@@ -71,6 +71,8 @@ campaigns = Table(
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
     Column("status", String, nullable=False),
+    # When the row was written: first seen, or its name or status last changed. A steady
+    # poll does not touch it; when the campaign was last seen is in status_history/polls.
     Column("last_seen_at", UtcDateTime, nullable=False),
 )
 
@@ -83,11 +85,24 @@ status_history = Table(
     Column("status", String, nullable=False),
     Column("since", UtcDateTime, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
-    Column("last_seen_at", UtcDateTime, nullable=False),
+    # NULL while the campaign is in every list since this row (its newest): it was last
+    # seen at `polls.listed_at` then (or at `first_seen_at` if later: a step of ours wrote
+    # the row). Set when the campaign leaves this status or goes missing from a list, so a
+    # steady poll writes nothing here (revision 0005).
+    Column("last_seen_at", UtcDateTime),
     # True when the campaign was already in this status when first seen: `since` is then a
     # lower bound (rows from before that rule hold date_updated; readers use first_seen_at).
     Column("estimated", Boolean, nullable=False),
     Index(None, "account", "campaign_id", "id"),
+)
+
+# When each account's campaign list was last read: what a status_history row with no
+# `last_seen_at` of its own was last seen at (revision 0005).
+polls = Table(
+    "polls",
+    metadata,
+    Column("account", String, primary_key=True, server_default=""),
+    Column("listed_at", UtcDateTime, nullable=False),
 )
 
 decisions = Table(

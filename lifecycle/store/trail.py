@@ -70,9 +70,15 @@ def for_intent(
     }
 
 
+_INSERT = audit.insert()
+
+
 async def append(conn: AsyncConnection, account: str, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(audit.insert(), [{**row, "account": account} for row in rows])
+    """One multi-row statement (executemany); a single row as a plain execute."""
+    if len(rows) == 1:
+        await conn.execute(_INSERT, {**rows[0], "account": account})
+    elif rows:
+        await conn.execute(_INSERT, [{**row, "account": account} for row in rows])
 
 
 async def append_skips(
