@@ -430,7 +430,9 @@ async def test_a_tick_stops_acting_when_a_standby_takes_its_lease(
     sim: Simulator, seeded: dict[str, str], client: ExotelClient, store: Store,
     sim_clock: FixedClock, db_url: str,
 ) -> None:  # fmt: skip
-    sim.inject(Fault(kind="latency", method="PUT", seconds=0.3))
+    # The PUT is slow enough that the standby takes the lease while it is in flight, not
+    # after the tick renewed it for its next decision (0.3 s lost that race on a busy machine).
+    sim.inject(Fault(kind="latency", method="PUT", seconds=1.0))
     lease = leased(store, "a")
     options = TickOptions(may_act=lease.hold, fence=lease.fence)
     slow = Reconciler(

@@ -27,7 +27,8 @@ from lifecycle.simulator import Simulator
 from .fixtures.sim import serve
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"sim-key:sim-token").decode()}
-CLIENT_TIMEOUT = 0.3
+# Long enough for a proxied PUT on a busy machine (0.3 s timed out there under load).
+CLIENT_TIMEOUT = 1.0
 
 
 @dataclass
