@@ -351,10 +351,15 @@ class Reconciler:
         )
 
     async def _poll(self, now: datetime) -> Poll:
-        if self.poller is None:
+        poller = self.poller
+        if poller is None:
             listing = await self.client.list_campaigns()
             return Poll(listing, listing)
-        return await self.poller.poll(now)
+        try:
+            return await poller.poll(now)
+        finally:  # a filter refused or ignored is given up within the poll: say so at once
+            in_use = poller.period is not None and poller.broken is None
+            self.metrics.settled_poll.set(1 if in_use else 0)
 
     def _set_aside(self, plan: Plan) -> None:
         for aside in plan.set_aside:

@@ -129,6 +129,13 @@ class Metrics:
         self.leader = Gauge(
             "lifecycle_leader", "1 when this process holds the tick lease", registry=r
         )
+        self.settled_poll = Gauge(
+            "lifecycle_settled_poll",
+            "1 while settled campaigns are listed only once per LIFECYCLE_SETTLED_POLL; 0 when "
+            "every tick lists all (the setting off, or given up: the server does not honour "
+            "the status filter)",
+            registry=r,
+        )
 
     def observe_campaigns(self, campaigns: Iterable[Campaign]) -> None:
         """Every status gets a series: 0 when no campaign is in it."""

@@ -20,6 +20,7 @@ from lifecycle.client.poll import LISTED, Poll, Poller
 from lifecycle.clock import FixedClock
 from lifecycle.cycle import Reconciler, TickOptions
 from lifecycle.errors import ConfigError, RulesError
+from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Campaign, Status
 from lifecycle.rules import load_rules
 from lifecycle.settings import load_settings
@@ -316,6 +317,26 @@ async def test_a_tick_observes_only_what_it_read(
     start = len(sim.requests)
     assert (await reconciler.tick()).ok
     assert requests_since(sim, start) == [("list", None)]
+
+
+@pytest.mark.parametrize(("mode", "gauge"), [("comma", [1, 1]), ("ignore", [1, 0])])
+async def test_the_settled_poll_gauge_says_whether_it_is_in_use(
+    sim_clock: FixedClock, store: Store, mode: StatusFilter, gauge: list[int]
+) -> None:
+    """An operator sees on /metrics that the filter was given up, not only in the log."""
+    async with served(sim_clock, status_filter=mode) as (sim, client):
+        fleet(sim)
+        metrics = Metrics()
+        reconciler = Reconciler(
+            client=client, store=store, ruleset=lambda: RULES, clock=sim_clock,
+            metrics=metrics, poller=Poller(client, period=DAY),
+        )  # fmt: skip
+        seen = []
+        for _ in range(2):  # a full list, then a filtered one (given up when ignored)
+            assert (await reconciler.tick()).ok
+            seen.append(metrics.registry.get_sample_value("lifecycle_settled_poll"))
+            sim_clock.advance(TICK)
+    assert seen == gauge
 
 
 def test_the_setting_reads_off_on_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
