@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -44,12 +43,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 
 from lifecycle import cycle, engine
 from lifecycle.client import ExotelClient, RateLimiter
-from lifecycle.errors import StoreUnavailable
 from lifecycle.lease import Lease
 from lifecycle.metrics import Metrics
 from lifecycle.model import Action, Campaign, Decision, Mode, Plan, Skip, Status
@@ -58,11 +55,12 @@ from lifecycle.simulator import Simulator, SimulatorConfig, running
 from lifecycle.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # after PYTHONPATH: a --baseline run imports its own tree's
+
+from bench.bench_tick import POSTGRES, fresh_schema, postgres_url  # noqa: E402
+
 RULES = load_rules(ROOT / "rules.yaml")
 FRIDAY_EVENING = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # 19:00 in Mumbai: pause time
-POSTGRES = os.environ.get(
-    "LIFECYCLE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 # The issue's figures for main before this work (issue 11), for when no baseline is run.
 ISSUE_BEFORE = "step 14-18 ms, ~29 (SQLite) / 17 (PG) round trips; 100-136 rows/s; " \
     "steady tick at 100k: observe 6.8 s + history 4.8-6.9 s CPU"  # fmt: skip
@@ -330,17 +328,6 @@ async def measure_steady_tick(url: str, n: int, *, repeat: int = 3) -> SteadyCos
     return best
 
 
-async def postgres_url() -> str | None:
-    store = await Store.connect(POSTGRES)
-    try:
-        await store.ping()
-    except StoreUnavailable:
-        return None
-    finally:
-        await store.close()
-    return POSTGRES
-
-
 @asynccontextmanager
 async def fresh(url: str) -> AsyncIterator[str]:
     """An empty database like `url`: a new SQLite file in a temporary folder for a SQLite
@@ -349,14 +336,8 @@ async def fresh(url: str) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        yield f"{url}?schema={schema}"
-    finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await conn.close()
+    async with fresh_schema(url) as schema_url:
+        yield schema_url
 
 
 async def measure_all(sizes: list[int], steps: int, repeat: int) -> dict[str, Any]:
