@@ -153,6 +153,10 @@ class Sources:
     # The account, when the daemon serves several: the views carry it, for their links.
     # The store is already that account's (`Store.for_account`).
     account: str = ""
+    # The most campaign evaluations one timeline may cost (each evaluation plans every
+    # observed campaign at one instant): about 4 s of CPU. Past it the page says the
+    # timeline is truncated, rather than spend minutes of a core on 100,000 campaigns.
+    timeline_budget: int = 500_000
     _timeline: dict[tuple[datetime, str], asyncio.Future[tuple[tuple[Edge, ...], bool]]] = field(
         default_factory=dict
     )
@@ -241,7 +245,8 @@ class Sources:
     ) -> tuple[tuple[Edge, ...], str]:
         """The timeline from the last tick for 24 hours, computed once per tick and ruleset
         however many people view the page (it costs seconds on thousands of campaigns:
-        README, Operate), in a worker thread so the ticks and probes go on meanwhile."""
+        README, Operate), in a worker thread so the ticks and probes go on meanwhile, and
+        within `timeline_budget`."""
         if last is None or not observed:
             return (), "no campaigns observed by this process yet (a standby does not poll)"
         key = (last.at, ruleset.hash)
@@ -250,7 +255,17 @@ class Sources:
             task = asyncio.ensure_future(self._timeline_from(last.at, observed, ruleset))
             self._timeline = {key: task}  # one entry: views of the same tick share it
         edges, truncated = await asyncio.shield(task)
-        return edges, "truncated: too many evaluations to reach 24 hours" if truncated else ""
+        if not truncated:
+            return edges, ""
+        return edges, (
+            f"truncated: {self._timeline_steps(len(observed))} evaluations of "
+            f"{len(observed)} campaigns did not reach 24 hours (`lifecycle plan --from --to` "
+            "goes further)"
+        )
+
+    def _timeline_steps(self, campaigns: int) -> int:
+        """How many instants a timeline of `campaigns` may evaluate, within the budget."""
+        return max(2, self.timeline_budget // max(1, campaigns))
 
     async def _timeline_from(
         self, start: datetime, observed: Sequence[Campaign], ruleset: Ruleset
@@ -264,6 +279,7 @@ class Sources:
             start,
             start + HORIZON,
             dry_run=self.dry_run,
+            max_steps=self._timeline_steps(len(observed)),
         )
         return edges_of(found.entries), found.truncated
 

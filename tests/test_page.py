@@ -275,3 +275,19 @@ def test_edges_count_campaigns_per_instant_and_action() -> None:
 def _section(page: str, section_id: str) -> str:
     start = page.index(f'<section id="{section_id}"')
     return page[start : page.index("</section>", start)]
+
+
+async def test_the_timeline_stays_within_its_budget_and_says_it_is_truncated(
+    sim: Simulator, reconciler: Reconciler, sim_clock: FixedClock
+) -> None:
+    """Each instant of the timeline plans every campaign: on a large fleet the page shows
+    the instants its budget reached, says so, and never spends minutes of a core."""
+    seed(sim, 3)
+    await reconciler.tick()
+    sources = state_for(reconciler, sim_clock).sources
+    whole = await sources.overview(sim_clock.now())
+    assert whole.edges and not whole.edges_note  # 24 hours within the default budget
+    cut = replace(sources, timeline_budget=3 * 2, _timeline={})  # two instants of three
+    view = await cut.overview(sim_clock.now())
+    assert view.edges_note.startswith("truncated: 2 evaluations of 3 campaigns")
+    assert view.edges == whole.edges[: len(view.edges)] and len(view.edges) < len(whole.edges)

@@ -4,6 +4,7 @@ and the property that the timeline agrees with `plan()` called at any instant in
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from lifecycle.rules import Ruleset, load_rules
 from tests.rulebook import IST, PAUSE_OUTSIDE, RESUME_INSIDE, campaign, did, history, ist, rules
 
 SHIPPED = load_rules(Path(__file__).parents[1] / "rules.yaml")
+# The module (`lifecycle.engine.timeline` is also the function it exports).
+engine_timeline = importlib.import_module("lifecycle.engine.timeline")
 COMPLETE, ARCHIVE = "complete-after-end", "archive-completed"
 FAILING = {"completed": 30, "failed": 30}  # 50% over 60 calls: pause-on-failures (dry-run)
 DOCS_S = ExotelMoves()  # at end_at Exotel completes a running campaign, at once
@@ -273,6 +276,37 @@ def test_a_timeline_that_reaches_its_end_is_not_truncated() -> None:
     assert not result.truncated
     short = timeline([campaign()], SHIPPED, History(), ist(FRI), ist(NEXT_FRI), max_steps=2)
     assert short.truncated and rows(short) == rows(result)[:1]
+
+
+def test_an_instant_copies_the_fleet_once_however_many_campaigns_move(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every campaign paused at 19:00 and resumed at 10:00 by the rules, and moved at its
+    end_at by Exotel: the world is rebuilt once per instant and kind of move, not once per
+    campaign (which made a 10,000-campaign timeline quadratic: minutes of CPU)."""
+    built = 0
+    real = engine_timeline.World
+
+    def counted(*args: object) -> object:
+        nonlocal built
+        built += 1
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_timeline, "World", counted)
+    fleet = [
+        campaign(id=f"c{i}", end_at=ist("2026-11-28 12:00") + timedelta(minutes=i % 2))
+        for i in range(60)
+    ]
+    result = timeline(fleet, SHIPPED, History(), ist(FRI), ist("2026-11-28 13:00"))
+    assert not result.truncated
+    assert {(e.at, e.kind) for e in result.entries} == {
+        (ist("2026-11-27 19:00"), "action"),
+        (ist("2026-11-28 10:00"), "action"),
+        (ist("2026-11-28 12:00"), "exotel"),
+        (ist("2026-11-28 12:01"), "exotel"),
+    }
+    assert len(result.entries) == 3 * 60
+    assert built <= 10  # the start, then one per instant with moves (at most two each)
 
 
 def test_an_intent_open_at_the_start_is_resolved_by_the_next_tick() -> None:

@@ -20,7 +20,7 @@ something could change: the plan's `next_wakeup`, or Exotel's own next move (`se
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
@@ -255,9 +255,8 @@ def exotel_moves_until(
         found = list(_due_moves(world, at, exotel))
         if not found:
             break
-        for campaign, move in found:
-            world = _moved(world, campaign, move.target, at)
-            entries.append(_exotel_entry(campaign, move, at, tz))
+        world = _moved(world, {campaign.id: move.target for campaign, move in found}, at)
+        entries += [_exotel_entry(campaign, move, at, tz) for campaign, move in found]
     return world, entries
 
 
@@ -327,32 +326,39 @@ def _skip_entry(skip: Skip, at: datetime, status: Status, course: _Course) -> Ti
 
 
 def _enforce(world: World, result: Plan, at: datetime) -> World:
-    """The world after every enforced decision's steps succeeded at `at`."""
+    """The world after every enforced decision's steps succeeded at `at`: all of them
+    applied at once (one copy of the fleet per instant, not one per decision)."""
+    done: dict[str, tuple[ActionRecord, ...]] = {}
+    targets: dict[str, Status] = {}
     for decision in result.decisions:
         if decision.mode != Mode.ENFORCE:
             continue
-        done = tuple(ActionRecord(decision.campaign_id, decision.rule, s, at, result.ruleset)
-                     for s in decision.steps)  # fmt: skip
-        world = _recorded(world, decision.campaign_id, done)
-        campaign = next(c for c in world.campaigns if c.id == decision.campaign_id)
-        world = _moved(world, campaign, TRANSITIONS[decision.steps[-1]].target, at)
-    return world
-
-
-def _recorded(world: World, campaign_id: str, done: tuple[ActionRecord, ...]) -> World:
+        cid = decision.campaign_id
+        steps = tuple(
+            ActionRecord(cid, decision.rule, s, at, result.ruleset) for s in decision.steps
+        )
+        done[cid] = (*done.get(cid, ()), *steps)
+        targets[cid] = TRANSITIONS[decision.steps[-1]].target
+    if not targets:
+        return world
     actions = dict(world.history.actions)
-    actions[campaign_id] = (*actions.get(campaign_id, ()), *done)
-    return dataclasses.replace(world, history=dataclasses.replace(world.history, actions=actions))
+    for cid, steps in done.items():
+        actions[cid] = (*actions.get(cid, ()), *steps)
+    history = dataclasses.replace(world.history, actions=actions)
+    return _moved(World(world.campaigns, history, world.trusted), targets, at)
 
 
-def _moved(world: World, campaign: Campaign, status: Status, at: datetime) -> World:
-    """The world with `campaign` in `status` since `at`."""
-    changed = dataclasses.replace(
-        campaign, status=status, raw_status=status.to_api(), date_updated=at
-    )
-    campaigns = tuple(changed if c.id == campaign.id else c for c in world.campaigns)
-    since = {**world.history.status_since, campaign.id: at}
-    first_seen = world.history.first_seen_in_status - {campaign.id}
+def _moved(world: World, targets: Mapping[str, Status], at: datetime) -> World:
+    """The world with each campaign of `targets` in its status there, since `at`."""
+    if not targets:
+        return world
+    campaigns = tuple(
+        c if (status := targets.get(c.id)) is None
+        else dataclasses.replace(c, status=status, raw_status=status.to_api(), date_updated=at)
+        for c in world.campaigns
+    )  # fmt: skip
+    since = {**world.history.status_since, **dict.fromkeys(targets, at)}
+    first_seen = world.history.first_seen_in_status - frozenset(targets)
     history = dataclasses.replace(
         world.history, status_since=since, first_seen_in_status=first_seen
     )
